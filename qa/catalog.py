@@ -1,0 +1,171 @@
+"""The catalogue (SQLite): which files, documents and chunks the index holds. It is the authority.
+
+Vectors in Chroma and the BM25 folder are derived from it; a vector whose chunk the catalogue does not
+list is ignored, so a crash between the two stores never shows half a document.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+from .models import Chunk, Document
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    source TEXT PRIMARY KEY, sha256 TEXT NOT NULL, format TEXT NOT NULL, text TEXT NOT NULL,
+    ingested_at TEXT NOT NULL DEFAULT (datetime('now'))
+);
+CREATE TABLE IF NOT EXISTS documents (
+    doc_id TEXT PRIMARY KEY, source TEXT NOT NULL REFERENCES files(source) ON DELETE CASCADE,
+    ord INTEGER, title TEXT, region TEXT, province TEXT, city TEXT, district TEXT, level TEXT,
+    year INTEGER, kind TEXT, published TEXT, start INTEGER, end INTEGER
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    chunk_id TEXT PRIMARY KEY, doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
+    ord INTEGER, text TEXT, section TEXT, start INTEGER, end INTEGER, tokens TEXT
+);
+CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
+CREATE TABLE IF NOT EXISTS facts (
+    fact_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
+    chunk_id TEXT NOT NULL, indicator TEXT, value REAL, unit TEXT, raw TEXT, status TEXT,
+    sentence TEXT, start INTEGER, end INTEGER
+);
+CREATE INDEX IF NOT EXISTS facts_indicator ON facts(indicator);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+"""
+
+DOC_FIELDS = ["doc_id", "source", "ord", "title", "region", "province", "city", "district", "level", "year", "kind", "published", "start", "end"]
+CHUNK_FIELDS = ["chunk_id", "doc_id", "ord", "text", "section", "start", "end"]
+
+
+class Catalog:
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=60, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        try:
+            self._db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise CatalogError(f"索引目录已损坏: {path} ({exc}). 删除该目录后运行 `qa ingest` 重建。") from exc
+        self._lock = threading.RLock()
+
+    @contextmanager
+    def transaction(self):
+        """One writer at a time; everything inside lands together or not at all."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            else:
+                self._db.execute("COMMIT")
+
+    def _query(self, sql: str, params=()) -> list[tuple]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    # ------------------------------------------------------------ reads
+    def version(self) -> int:
+        rows = self._query("SELECT value FROM meta WHERE key='version'")
+        return int(rows[0][0]) if rows else 0
+
+    def file_sha(self, source: str) -> str | None:
+        rows = self._query("SELECT sha256 FROM files WHERE source=?", (source,))
+        return rows[0][0] if rows else None
+
+    def file_text(self, source: str) -> str | None:
+        rows = self._query("SELECT text FROM files WHERE source=?", (source,))
+        return rows[0][0] if rows else None
+
+    def sources(self) -> list[str]:
+        return [r[0] for r in self._query("SELECT source FROM files ORDER BY source")]
+
+    def documents(self) -> list[Document]:
+        rows = self._query(f"SELECT {', '.join(DOC_FIELDS)} FROM documents ORDER BY source, ord")
+        return [Document(**dict(zip(DOC_FIELDS, r))) for r in rows]
+
+    def document(self, doc_id: str) -> Document | None:
+        rows = self._query(f"SELECT {', '.join(DOC_FIELDS)} FROM documents WHERE doc_id=?", (doc_id,))
+        return Document(**dict(zip(DOC_FIELDS, rows[0]))) if rows else None
+
+    def chunks(self, chunk_ids: list[str] | None = None, doc_id: str | None = None) -> list[Chunk]:
+        cols = ", ".join(CHUNK_FIELDS)
+        if chunk_ids is not None:
+            out: dict[str, Chunk] = {}
+            for i in range(0, len(chunk_ids), 500):
+                part = chunk_ids[i : i + 500]
+                rows = self._query(f"SELECT {cols} FROM chunks WHERE chunk_id IN ({','.join('?' * len(part))})", part)
+                out.update({r[0]: Chunk(*r) for r in rows})
+            return [out[c] for c in chunk_ids if c in out]
+        if doc_id is not None:
+            return [Chunk(*r) for r in self._query(f"SELECT {cols} FROM chunks WHERE doc_id=? ORDER BY ord", (doc_id,))]
+        return [Chunk(*r) for r in self._query(f"SELECT {cols} FROM chunks ORDER BY doc_id, ord")]
+
+    def chunk_tokens(self) -> tuple[list[str], list[list[str]]]:
+        rows = self._query("SELECT chunk_id, tokens FROM chunks ORDER BY rowid")
+        return [r[0] for r in rows], [json.loads(r[1]) for r in rows]
+
+    def chunk_ids_for_source(self, source: str) -> set[str]:
+        rows = self._query("SELECT c.chunk_id FROM chunks c JOIN documents d USING(doc_id) WHERE d.source=?", (source,))
+        return {r[0] for r in rows}
+
+    def facts(self, indicator: str | None = None) -> list[dict]:
+        sql = "SELECT fact_id, doc_id, chunk_id, indicator, value, unit, raw, status, sentence, start, end FROM facts"
+        rows = self._query(sql + (" WHERE indicator=?" if indicator else ""), (indicator,) if indicator else ())
+        keys = ["fact_id", "doc_id", "chunk_id", "indicator", "value", "unit", "raw", "status", "sentence", "start", "end"]
+        return [dict(zip(keys, r)) for r in rows]
+
+    def stats(self) -> dict:
+        count = lambda table: self._query(f"SELECT count(*) FROM {table}")[0][0]  # noqa: E731
+        return {"files": count("files"), "documents": count("documents"), "chunks": count("chunks"), "facts": count("facts"), "version": self.version()}
+
+    # ------------------------------------------------------------ writes
+    def replace_source(self, src, docs: list[Document], chunks: list[Chunk], tokens: dict[str, list[str]], facts: list[dict]) -> None:
+        """Swap a file's documents for new ones in one transaction."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM files WHERE source=?", (src.source,))
+            db.execute("INSERT INTO files(source, sha256, format, text) VALUES (?,?,?,?)", (src.source, src.sha256, src.format, src.text))
+            db.executemany(
+                f"INSERT INTO documents({', '.join(DOC_FIELDS)}) VALUES ({','.join('?' * len(DOC_FIELDS))})",
+                [tuple(getattr(d, f) for f in DOC_FIELDS) for d in docs],
+            )
+            db.executemany(
+                f"INSERT INTO chunks({', '.join(CHUNK_FIELDS)}, tokens) VALUES ({','.join('?' * (len(CHUNK_FIELDS) + 1))})",
+                [tuple(getattr(c, f) for f in CHUNK_FIELDS) + (json.dumps(tokens[c.chunk_id], ensure_ascii=False),) for c in chunks],
+            )
+            db.executemany(
+                "INSERT INTO facts(doc_id, chunk_id, indicator, value, unit, raw, status, sentence, start, end) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                [(f["doc_id"], f["chunk_id"], f["indicator"], f["value"], f["unit"], f["raw"], f["status"], f["sentence"], f["start"], f["end"]) for f in facts],
+            )
+            self._bump(db)
+
+    def delete_source(self, source: str) -> bool:
+        with self.transaction() as db:
+            gone = db.execute("DELETE FROM files WHERE source=?", (source,)).rowcount
+            if gone:
+                self._bump(db)
+        return bool(gone)
+
+    def update_document(self, doc_id: str, fields: dict) -> Document | None:
+        allowed = {k: v for k, v in fields.items() if k in DOC_FIELDS and k not in ("doc_id", "source", "ord", "start", "end")}
+        if allowed:
+            with self.transaction() as db:
+                db.execute(f"UPDATE documents SET {', '.join(f'{k}=?' for k in allowed)} WHERE doc_id=?", (*allowed.values(), doc_id))
+                self._bump(db)
+        return self.document(doc_id)
+
+    @staticmethod
+    def _bump(db) -> None:
+        db.execute("INSERT INTO meta(key, value) VALUES ('version', '1') ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1")
+
+
+class CatalogError(RuntimeError):
+    pass

@@ -1,0 +1,155 @@
+"""`qa`: a thin command line over the library. Every command has --json for scripts."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .settings import Settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="法治报告问答: ingest, search, ask, evaluate, serve.")
+console = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def _index():
+    from .index import open_index
+
+    return open_index(_settings())
+
+
+def _print_json(obj) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    rows = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise typer.BadParameter(f"{path}:{n}: not JSON ({exc.msg})")
+        if not isinstance(row, dict) or not str(row.get("question", "")).strip():
+            raise typer.BadParameter(f"{path}:{n}: each line needs a non-empty \"question\"")
+        rows.append(row)
+    return rows
+
+
+@app.command()
+def ingest(
+    paths: list[Path] = typer.Argument(None, help="Files or folders (default: the seeds folder)."),
+    force: bool = typer.Option(False, help="Re-read files even when unchanged."),
+    prune: bool = typer.Option(False, help="Remove indexed files that no longer exist in the given folders."),
+    as_json: bool = typer.Option(False, "--json"),
+):
+    """Index reports (txt, md, html, pdf, docx). Unchanged files are skipped; changed ones replaced."""
+    from tqdm import tqdm
+
+    from .ingest import expand, ingest_paths
+    from .ingest import prune as prune_missing
+
+    index = _index()
+    paths = paths or [index.settings.seeds_dir]
+    files = expand(paths)
+    bar = tqdm(total=None, unit="chunk", desc="embedding", disable=as_json, file=sys.stderr)
+    results = ingest_paths(index, files, force=force, progress=bar.update)
+    bar.close()
+    removed = prune_missing(index, paths) if prune else []
+    if as_json:
+        _print_json({"results": [r.to_dict() for r in results], "removed": removed, "stats": index.catalog.stats()})
+    else:
+        for r in results:
+            colour = {"failed": "red", "unchanged": "dim"}.get(r.status, "green")
+            line = f"[{colour}]{r.status:9}[/] {r.source}"
+            line += f"  ({len(r.documents)} docs, {r.chunks} chunks, {r.embedded} embedded)" if r.documents else ""
+            line += f"  {r.error}" if r.error else ""
+            console.print(line)
+        for source in removed:
+            console.print(f"[yellow]removed  [/] {source}")
+        console.print(index.catalog.stats())
+    if any(r.status == "failed" for r in results):
+        raise typer.Exit(1)
+
+
+@app.command()
+def docs(as_json: bool = typer.Option(False, "--json")):
+    """The indexed documents and their metadata."""
+    documents = _index().catalog.documents()
+    if as_json:
+        _print_json([d.to_dict() for d in documents])
+        return
+    table = Table("doc_id", "region", "province", "level", "year", "kind", "published", "title", "source")
+    for d in documents:
+        table.add_row(d.doc_id, d.region, d.province, d.level, str(d.year or ""), d.kind, d.published or "", d.title, d.source)
+    Console().print(table)
+
+
+@app.command()
+def search(
+    question: Optional[str] = typer.Argument(None),
+    k: int = typer.Option(5, "--k", "-k"),
+    region: Optional[str] = typer.Option(None),
+    year: Optional[int] = typer.Option(None),
+    kind: Optional[str] = typer.Option(None, help="report / plan / article"),
+    per_doc: int = typer.Option(0, help="Best N chunks of every document instead of a global top-k."),
+    input: Optional[Path] = typer.Option(None, "--input", help="JSONL of {id, question} lines."),
+    as_json: bool = typer.Option(False, "--json"),
+):
+    """Hybrid search (BM25 + dense) over the index."""
+    from .retrieval import Filters
+    from .retrieval import search as run_search
+
+    index = _index()
+    filters = Filters(region, year, kind)
+    rows = _read_jsonl(input) if input else [{"id": None, "question": question}]
+    if not input and not (question or "").strip():
+        raise typer.BadParameter("give a QUESTION or --input FILE.jsonl")
+    for row in rows:
+        hits = run_search(index, row["question"], k=k, filters=filters, per_doc=per_doc)
+        if as_json:
+            out = {"question": row["question"], "results": [h.to_dict() for h in hits]}
+            if input:
+                out = {"id": row.get("id"), **out}
+            _print_json(out)
+        else:
+            console.print(f"[bold]{row['question']}[/]")
+            for h in hits:
+                console.print(f"  {h.rank}. [cyan]{h.doc.label()}[/] · {h.chunk.section or '—'}  [dim]{h.score:.3f}[/]")
+                console.print(f"     {h.chunk.text[:160]}")
+
+
+@app.command()
+def bench(
+    out: Optional[Path] = typer.Option(None, help="Also write the figures to this JSON file."),
+    as_json: bool = typer.Option(False, "--json"),
+):
+    """Index the seeds from scratch in a temporary folder and time indexing and search."""
+    from .bench import run_bench
+
+    result = run_bench(_settings())
+    if out:
+        out.write_text(json.dumps(result, ensure_ascii=False, indent=2))
+    if as_json:
+        _print_json(result)
+    else:
+        for key, value in result.items():
+            console.print(f"{key:32} {value}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,220 @@
+"""The index: catalogue (SQLite) + vectors (Chroma, through LangChain) + BM25 (bm25s), kept in step.
+
+Write order for a file: vectors first (adds only), then the catalogue in one transaction, then old
+vectors are dropped. Readers trust only the catalogue, so a crash at any point leaves either the old or
+the new version of the file searchable, never a mix.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .catalog import Catalog
+from .embeddings import CachedEmbeddings, get_embeddings
+from .lexical import LexicalIndex, tokenize
+from .models import Chunk, Document, SourceText
+from .settings import Settings
+
+
+class IndexUnavailable(RuntimeError):
+    """The vector store cannot be reached (e.g. the Chroma server is down)."""
+
+
+@dataclass
+class IngestResult:
+    source: str
+    status: str  # added / updated / unchanged / failed
+    documents: list[Document] = field(default_factory=list)
+    chunks: int = 0
+    embedded: int = 0
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "source": self.source,
+            "status": self.status,
+            "chunks": self.chunks,
+            "embedded": self.embedded,
+            "error": self.error,
+            "documents": [{"doc_id": d.doc_id, "title": d.title, "region": d.region, "year": d.year, "kind": d.kind} for d in self.documents],
+        }
+
+
+class Index:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.catalog = Catalog(settings.catalog_path)
+        self._vectorstore = None
+        self._lexical: tuple[LexicalIndex, int] | None = None
+        self._lock = threading.RLock()
+
+    # ------------------------------------------------------------ parts
+    @property
+    def embeddings(self) -> CachedEmbeddings:
+        return get_embeddings(self.settings)
+
+    @property
+    def vectorstore(self):
+        with self._lock:
+            if self._vectorstore is None:
+                from langchain_chroma import Chroma
+
+                self._vectorstore = Chroma(
+                    collection_name=self.settings.collection,
+                    embedding_function=self.embeddings,
+                    client=self._client(),
+                    collection_configuration={"hnsw": {"space": "cosine"}},
+                )
+            return self._vectorstore
+
+    def _client(self):
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        chroma_settings = ChromaSettings(anonymized_telemetry=False)
+        if self.settings.chroma_url:
+            from urllib.parse import urlparse
+
+            url = urlparse(self.settings.chroma_url)
+            try:
+                return chromadb.HttpClient(host=url.hostname or "127.0.0.1", port=url.port or 8000, ssl=url.scheme == "https", settings=chroma_settings)
+            except Exception as exc:  # connection errors surface as several types
+                raise IndexUnavailable(f"Chroma 服务不可用: {self.settings.chroma_url} ({exc})") from exc
+        self.settings.chroma_dir.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(self.settings.chroma_dir), settings=chroma_settings)
+
+    @property
+    def collection(self):
+        return self.vectorstore._collection
+
+    def lexical(self) -> LexicalIndex:
+        """The BM25 index for the catalogue's current version, loaded or rebuilt as needed."""
+        with self._lock:
+            version = self.catalog.version()
+            if self._lexical and self._lexical[1] == version:
+                return self._lexical[0]
+            loaded = LexicalIndex.load(self.settings.lexical_dir)
+            if loaded and loaded[1] == version:
+                self._lexical = loaded
+                return loaded[0]
+            ids, tokens = self.catalog.chunk_tokens()
+            lexical = LexicalIndex(ids, tokens)
+            lexical.save(self.settings.lexical_dir, version)
+            self._lexical = (lexical, version)
+            return lexical
+
+    # ------------------------------------------------------------ writes
+    def add_source(self, src: SourceText, docs: list[tuple[Document, list[Chunk]]], facts: list[dict] | None = None, progress=None) -> IngestResult:
+        documents = [d for d, _ in docs]
+        chunks = [c for _, cs in docs for c in cs]
+        by_doc = {d.doc_id: d for d in documents}
+        old_ids = self.catalog.chunk_ids_for_source(src.source)
+        new_ids = [c.chunk_id for c in chunks]
+        embedded = self._add_vectors(src.source, chunks, by_doc, progress)
+        tokens = {c.chunk_id: tokenize(c.embed_text(by_doc[c.doc_id])) for c in chunks}
+        self.catalog.replace_source(src, documents, chunks, tokens, facts or [])
+        stale = sorted(old_ids - set(new_ids))
+        if stale:
+            self._delete_vectors(stale)
+        status = "updated" if old_ids else "added"
+        return IngestResult(src.source, status, documents, len(chunks), embedded)
+
+    def _add_vectors(self, source: str, chunks: list[Chunk], by_doc: dict[str, Document], progress=None) -> int:
+        ids = [c.chunk_id for c in chunks]
+        try:
+            present = set(self.collection.get(ids=ids, include=[])["ids"]) if ids else set()
+        except Exception as exc:
+            raise IndexUnavailable(f"向量库不可用 ({exc})") from exc
+        todo = [c for c in chunks if c.chunk_id not in present]
+        if not todo:
+            return 0
+        texts = [c.embed_text(by_doc[c.doc_id]) for c in todo]
+        vectors = self.embeddings.embed_documents(texts, progress=progress)
+        metadatas = [{"doc_id": c.doc_id, "source": source} for c in todo]
+        try:
+            for i in range(0, len(todo), 1000):
+                self.collection.upsert(
+                    ids=[c.chunk_id for c in todo[i : i + 1000]],
+                    embeddings=vectors[i : i + 1000],
+                    documents=texts[i : i + 1000],
+                    metadatas=metadatas[i : i + 1000],
+                )
+        except Exception as exc:
+            raise IndexUnavailable(f"向量库写入失败 ({exc})") from exc
+        return len(todo)
+
+    def _delete_vectors(self, ids: list[str]) -> None:
+        try:
+            for i in range(0, len(ids), 1000):
+                self.collection.delete(ids=ids[i : i + 1000])
+        except Exception:
+            pass  # orphans are invisible to readers; `qa ingest --gc` sweeps them later
+
+    def delete_source(self, source: str) -> bool:
+        ids = sorted(self.catalog.chunk_ids_for_source(source))
+        removed = self.catalog.delete_source(source)
+        if ids:
+            self._delete_vectors(ids)
+        return removed
+
+    def gc(self) -> int:
+        """Drop vectors whose chunks the catalogue no longer lists (left by a crash)."""
+        live = {c.chunk_id for c in self.catalog.chunks()}
+        stored = set(self.collection.get(include=[])["ids"])
+        orphans = sorted(stored - live)
+        self._delete_vectors(orphans)
+        return len(orphans)
+
+    # ------------------------------------------------------------ reads
+    def dense_search(self, query_vec: list[float], k: int, doc_ids: list[str] | None = None) -> dict[str, float]:
+        """chunk_id → cosine similarity for the k nearest chunks (within doc_ids when given)."""
+        where = {"doc_id": {"$in": doc_ids}} if doc_ids else None
+        try:
+            count = self.collection.count()
+            if not count:
+                return {}
+            res = self.collection.query(query_embeddings=[query_vec], n_results=min(k, count), where=where, include=["distances"])
+        except Exception as exc:
+            raise IndexUnavailable(f"向量库不可用 ({exc})") from exc
+        return {cid: 1.0 - float(d) for cid, d in zip(res["ids"][0], res["distances"][0])}
+
+    def dense_scores(self, query_vec: list[float], chunk_ids: list[str]) -> dict[str, float]:
+        """Exact similarities for given chunks, so fusion never treats an unseen chunk as a zero."""
+        if not chunk_ids:
+            return {}
+        try:
+            res = self.collection.get(ids=chunk_ids, include=["embeddings"])
+        except Exception as exc:
+            raise IndexUnavailable(f"向量库不可用 ({exc})") from exc
+        q = np.asarray(query_vec, dtype=np.float32)
+        mat = np.asarray(res["embeddings"], dtype=np.float32)
+        if mat.size == 0:
+            return {}
+        return dict(zip(res["ids"], (mat @ q).tolist()))
+
+    def stats(self) -> dict:
+        stats = self.catalog.stats()
+        stats.update(
+            embedding_model=self.embeddings.name,
+            vector_store=self.settings.chroma_url or str(self.settings.chroma_dir),
+            data_dir=str(self.settings.data_dir),
+        )
+        return stats
+
+
+def open_index(settings: Settings) -> Index:
+    return Index(settings)
+
+
+def source_key(path: Path, root: Path | None = None) -> str:
+    """How a file is known in the index: relative to the project when inside it, so clones agree."""
+    path = Path(path).resolve()
+    for base in filter(None, [root, Path.cwd()]):
+        try:
+            return str(path.relative_to(Path(base).resolve()))
+        except ValueError:
+            continue
+    return str(path)

