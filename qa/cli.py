@@ -130,6 +130,52 @@ def search(
 
 
 @app.command()
+def ask(
+    question: Optional[str] = typer.Argument(None),
+    backend: Optional[str] = typer.Option(None, help="extractive (default) / openai / local"),
+    region: Optional[str] = typer.Option(None),
+    year: Optional[int] = typer.Option(None),
+    kind: Optional[str] = typer.Option(None),
+    input: Optional[Path] = typer.Option(None, "--input", help="JSONL of {id, question} lines."),
+    as_json: bool = typer.Option(False, "--json"),
+):
+    """Answer a question with verified citations."""
+    from .answer import QuestionError
+    from .answer import ask as run_ask
+    from .retrieval import Filters
+
+    index = _index()
+    rows = _read_jsonl(input) if input else [{"id": None, "question": question or ""}]
+    failed = False
+    for row in rows:
+        try:
+            answer = run_ask(index, row["question"], filters=Filters(region, year, kind), backend=backend)
+        except QuestionError as exc:
+            failed = True
+            if as_json:
+                _print_json({"id": row.get("id"), "question": row["question"], "error": str(exc)})
+            else:
+                console.print(f"[red]{exc}[/]")
+            continue
+        if as_json:
+            out = answer.to_dict()
+            _print_json({"id": row.get("id"), **out} if input else out)
+        else:
+            Console().print(f"[bold]{answer.question}[/]\n{answer.text}")
+            for c in answer.citations:
+                Console().print(f"  [cyan][{c.n}] {c.region} · {c.year or ''} · {c.kind} · {c.section}[/]\n      {c.quote}")
+            if answer.refused and answer.nearest:
+                Console().print("[dim]最接近的段落:[/]")
+                for h in answer.nearest:
+                    Console().print(f"  [dim]{h['region']} · {h['year']} · {h['text'][:100]}[/]")
+            removed = answer.verification.get("removed") or []
+            if removed:
+                Console().print(f"[yellow]verifier removed {len(removed)} sentence(s)[/]")
+    if failed and not input:
+        raise typer.Exit(2)
+
+
+@app.command()
 def bench(
     out: Optional[Path] = typer.Option(None, help="Also write the figures to this JSON file."),
     as_json: bool = typer.Option(False, "--json"),

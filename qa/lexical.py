@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 import shutil
@@ -16,7 +17,7 @@ import numpy as np
 _STOP = set(
     "的 了 和 与 及 是 在 对 为 以 等 中 有 也 并 将 把 被 由 于 其 之 或 而 且 这 那 哪 哪些 哪个 什么 多少 几 吗 呢 吧 啊 "
     "是否 有没有 怎么 怎样 如何 为什么 请问 一下 情况 方面 地区 地方 工作 各 个 年 我 我们 你 您 他 她 它 上 下 啥 咋 "
-    "谁 还 都 就 又 再 已 已经 得 地 着 过 呀 嘛 么 要 会 能 可 可以 说 讲 提到 提及 报告 里 中的 里面".split()
+    "谁 还 都 就 又 再 已 已经 得 地 着 过 呀 嘛 么 要 会 能 可 可以 说 讲 提到 提及 提出 谈到 承认 自己 具体 一共 总共 报告 里 中的 里面".split()
 )
 _TOKEN_OK = re.compile(r"[\w%]", re.UNICODE)
 
@@ -53,6 +54,12 @@ class LexicalIndex:
 
         self.ids = ids
         self.position = {cid: i for i, cid in enumerate(ids)}
+        df: dict[str, int] = {}
+        for toks in tokens:
+            for tok in set(toks):
+                df[tok] = df.get(tok, 0) + 1
+        n = max(len(ids), 1)
+        self.idf = {tok: math.log((n + 1) / (c + 0.5)) for tok, c in df.items()}
         self.bm25 = bm25s.BM25()
         if ids:
             self.bm25.index([t or ["∅"] for t in tokens], show_progress=False)
@@ -62,6 +69,10 @@ class LexicalIndex:
             return np.zeros(len(self.ids), dtype=np.float32)
         return np.asarray(self.bm25.get_scores(query_tokens), dtype=np.float32)
 
+    def weight(self, token: str) -> float:
+        """How telling a token is; one the corpus never uses is as telling as the rarest."""
+        return self.idf.get(token, math.log((len(self.ids) + 1) / 0.5))
+
     def save(self, folder: Path, version: int) -> None:
         """Write to a temporary folder, then swap it in: a crash leaves the old index readable."""
         folder.parent.mkdir(parents=True, exist_ok=True)
@@ -69,7 +80,7 @@ class LexicalIndex:
         try:
             if self.ids:
                 self.bm25.save(str(tmp), show_progress=False)
-            (tmp / "ids.json").write_text(json.dumps({"version": version, "ids": self.ids}))
+            (tmp / "ids.json").write_text(json.dumps({"version": version, "ids": self.ids, "idf": self.idf}, ensure_ascii=False))
             old = folder.with_name(folder.name + ".old")
             if folder.exists():
                 os.replace(folder, old)
@@ -89,6 +100,7 @@ class LexicalIndex:
         self = cls.__new__(cls)
         self.ids = meta["ids"]
         self.position = {cid: i for i, cid in enumerate(self.ids)}
+        self.idf = meta.get("idf", {})
         if self.ids:
             self.bm25 = bm25s.BM25.load(str(folder), show_progress=False)
         else:

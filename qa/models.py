@@ -100,6 +100,9 @@ class Citation:
     source: str
     title: str
     region: str
+    province: str
+    city: str
+    district: str
     year: int | None
     kind: str
     section: str

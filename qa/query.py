@@ -47,7 +47,8 @@ def analyze(question: str, docs: list[Document]) -> QueryInfo:
     for alias, candidates in gazetteer().mentions(question):
         hits = [c for c in candidates if any(c.contains(r) or (r.contains(c) and r.level != "省级") for r in indexed)]
         if hits:
-            # The most specific reading that has reports: 兴安 → 兴安盟 (indexed) rather than 兴安县.
+            # 克拉玛依 is the city, not also its 克拉玛依区: drop readings nested in another reading.
+            hits = [h for h in hits if not any(o != h and o.contains(h) for o in hits)]
             for hit in hits:
                 if hit not in info.regions:
                     info.regions.append(hit)

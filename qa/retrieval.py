@@ -132,6 +132,8 @@ def search(
 
 def _boost(doc: Document, info: QueryInfo) -> float:
     boost = 1.0
+    if info.regions and any(r == doc_region(doc) for r in info.regions):
+        boost *= 1.2  # 内蒙古 asks first about the autonomous region's own reports, then its cities
     if info.years and doc.year in info.years:
         boost *= 1.15
     if info.wants_plan and doc.kind == "plan":

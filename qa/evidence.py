@@ -1,0 +1,94 @@
+"""Evidence selection: the sentences (not whole chunks) that answer, scored against the question.
+
+Each piece of evidence keeps its chunk, its document (region, year, kind) and its offsets in the source, so
+that the answer can cite it exactly and the verifier can check it.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .chunking import sentences
+from .gazetteer import gazetteer
+from .lexical import LexicalIndex, tokenize
+from .models import Chunk, Document, Hit
+from .query import QueryInfo
+
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_YEAR = re.compile(r"(?<!\d)(?:19|20)\d{2}(?!\d)")
+
+
+@dataclass
+class Evidence:
+    text: str  # the sentence, exactly as in the source
+    chunk: Chunk
+    doc: Document
+    start: int  # offsets in the source text
+    end: int
+    score: float
+    coverage: float  # share of the question's content (IDF-weighted) the sentence carries
+    hit_score: float
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.doc.doc_id, self.start)
+
+
+def content_terms(question: str, info: QueryInfo, lexical: LexicalIndex) -> dict[str, float]:
+    """The question's content words with IDF weights: region names and years are left to the filters."""
+    text = question
+    for alias, _ in gazetteer().mentions(question):
+        text = text.replace(alias, " ")
+    text = _YEAR.sub(" ", text)
+    terms = {}
+    for tok in tokenize(text):
+        if len(tok) == 1 and not tok.isdigit() and tok != "%":
+            continue  # single characters say little in Chinese
+        terms[tok] = lexical.weight(tok)
+    # A token that is part of a longer one says nothing new (出庭 inside 出庭应诉率).
+    return {t: w for t, w in terms.items() if not any(t != o and t in o for o in terms)} or terms
+
+
+def coverage(text: str, terms: dict[str, float], context: str = "") -> float:
+    """IDF-weighted share of the terms in the text; a term found only in the section heading counts 0.6."""
+    total = sum(terms.values())
+    if not total:
+        return 0.0
+    text, context = text.lower(), context.lower()
+    return sum(w if t in text else 0.6 * w if t in context else 0.0 for t, w in terms.items()) / total
+
+
+def select(hits: list[Hit], question: str, info: QueryInfo, lexical: LexicalIndex, limit: int = 6) -> list[Evidence]:
+    """Sentences from the hits, best first, one per place in the source."""
+    terms = content_terms(question, info, lexical)
+    top = max((h.score for h in hits), default=1.0) or 1.0
+    found: dict[tuple[str, int], Evidence] = {}
+    for hit in hits:
+        for s, e in sentences(hit.chunk.text):
+            text = hit.chunk.text[s:e].strip()
+            if len(text) < 6:
+                continue
+            start = hit.chunk.start + s + (len(hit.chunk.text[s:e]) - len(hit.chunk.text[s:e].lstrip()))
+            cov = coverage(text, terms, hit.chunk.section)
+            score = 0.7 * cov + 0.3 * (hit.score / top)
+            if info.indicator and info.indicator in text:
+                score += 0.15
+            if info.qtype in ("number", "which", "compare") and _NUMBER.search(_YEAR.sub("", text)):
+                score += 0.05
+            ev = Evidence(text, hit.chunk, hit.doc, start, start + len(text), score, cov, hit.score)
+            if ev.key not in found or found[ev.key].score < score:
+                found[ev.key] = ev
+    ranked = sorted(found.values(), key=lambda e: -e.score)
+    return ranked[:limit]
+
+
+def trim(text: str, terms: dict[str, float], max_len: int = 90) -> str:
+    """Keep the clauses that carry the question's content; a short sentence stays whole."""
+    if len(text) <= max_len:
+        return text
+    clauses = re.split(r"(?<=[，,；;])", text)
+    kept = [c for c in clauses if coverage(c, terms) > 0 or (_NUMBER.search(_YEAR.sub("", c)) and any(t in c for t in terms))]
+    if not kept:
+        return text
+    out = "".join(kept).rstrip("，,；;")
+    return out if out.endswith(("。", "！", "？")) else out + "。"

