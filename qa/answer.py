@@ -207,14 +207,21 @@ def refusal_reason(state: State) -> str | None:
     if ev[0].coverage < MIN_COVERAGE:
         return "文档中没有找到能回答该问题的内容。"
     if info.qtype == "number":
-        good = [e for e in ev[:4] if e.coverage >= MIN_COVERAGE and _has_figure(e.text) and _year_ok(e, info)]
+        good = [e for e in ev[:4] if e.coverage >= MIN_COVERAGE and _has_figure(e.text, state.indicator) and _year_ok(e, info)]
         if not good:
             return "文档中没有给出该问题所问的具体数字。"
     return None
 
 
-def _has_figure(text: str) -> bool:
-    return bool(re.search(r"\d", re.sub(r"(?:19|20)\d{2}年?", "", text)))
+_COUNT = re.compile(r"\d+(?:\.\d+)?\s*(?:万|亿)?\s*(?:%|件|个|项|人|名|次|家|元|部|支|条|场|所|户|起|批|期|本|份|卷|篇|倍|天|日|小时)")
+
+
+def _has_figure(text: str, indicator: str | None) -> bool:
+    """Does the sentence state a figure of the kind asked (a rate needs a percentage; 〔2021〕53号 is no figure)?"""
+    text = re.sub(r"〔\d+〕\d+号|(?:19|20)\d{2}年", "", text)
+    if indicator and re.search(r"(率|比例|占比)$", indicator):
+        return bool(re.search(r"\d+(?:\.\d+)?\s*%", text))
+    return bool(_COUNT.search(text))
 
 
 def _year_ok(ev: Evidence, info: QueryInfo) -> bool:
@@ -233,10 +240,12 @@ def extractive(state: State, index: Index) -> str:
     pool = [e for e in state.evidence if e.coverage >= floor and _year_ok(e, info)] or state.evidence[:1]
     limit = {"list": 5, "which": 6}.get(info.qtype, 2)
     lines = []
-    premise = premise_check(state, pool)
+    premise, used = premise_check(state, pool)
     if premise:
         lines.append(premise)
-    lines.append(compose.sentences_answer(pool, state.terms, cites, limit))
+        pool = [e for e in pool if e is not used]
+    if pool:
+        lines.append(compose.sentences_answer(pool, state.terms, cites, limit))
     return "\n".join(lines)
 
 
@@ -260,11 +269,11 @@ def facts_first(state: State, docs: dict[str, Document]) -> str | None:
     return compose.facts_answer(state.question, state.indicator, state.facts, docs, chunks, state.cites)
 
 
-def premise_check(state: State, pool: list[Evidence]) -> str | None:
+def premise_check(state: State, pool: list[Evidence]) -> tuple[str | None, Evidence | None]:
     """A figure in the question that the evidence contradicts (第4名 where the report says 第40名) is corrected."""
     claims = [m for m in _CLAIM.finditer(state.question) if not re.fullmatch(r"(19|20)\d{2}", m.group(2))]
     if not claims:
-        return None
+        return None, None
     texts = " ".join(e.text for e in pool[:3])
     for m in claims:
         if m.group(0).replace(" ", "") in texts.replace(" ", ""):
@@ -273,8 +282,8 @@ def premise_check(state: State, pool: list[Evidence]) -> str | None:
         for ev in pool[:3]:
             figures = [f for f in _CLAIM.finditer(ev.text) if f.group(3) == unit and f.group(0) != m.group(0)]
             if figures:
-                return f"问题中的说法与报告不符,报告原文为:{compose._end(ev.text)}{state.cites.cite_evidence(ev)}"
-    return None
+                return f"问题中的说法与报告不符,报告原文为:{compose._end(ev.text)}{state.cites.cite_evidence(ev)}", ev
+    return None, None
 
 
 def llm_draft(state: State, index: Index) -> str:

@@ -44,7 +44,8 @@ def content_terms(question: str, info: QueryInfo, lexical: LexicalIndex) -> dict
     for tok in tokenize(text):
         if len(tok) == 1 and not tok.isdigit() and tok != "%":
             continue  # single characters say little in Chinese
-        terms[tok] = lexical.weight(tok)
+        # A figure the user states may be the wrong one (a false premise): it counts, but only half.
+        terms[tok] = lexical.weight(tok) * (0.5 if re.fullmatch(r"[\d.%]+", tok) else 1.0)
     # A token that is part of a longer one says nothing new (出庭 inside 出庭应诉率).
     return {t: w for t, w in terms.items() if not any(t != o and t in o for o in terms)} or terms
 
