@@ -193,6 +193,17 @@ def bench(
             console.print(f"{key:32} {value}")
 
 
+@app.command()
+def serve(
+    host: Optional[str] = typer.Option(None, help="default: QA_HOST or 127.0.0.1"),
+    port: Optional[int] = typer.Option(None, help="default: QA_PORT or 7860"),
+):
+    """Start the web app (chat UI at /, embed page at /embed, REST API and /docs): the same as `python app.py`."""
+    from .api import run_server
+
+    run_server(host, port, _settings())
+
+
 def main() -> None:
     app()
 
