@@ -415,28 +415,51 @@ def documents_page(services: Services, chat_parts: dict):
 
 # ---------------------------------------------------------------- evaluation and status pages
 
+EVAL_RUNNERS = ("run_eval", "evaluate", "run_evaluation")
+EVAL_MODULES = ("qa.evaluation", "qa.evaluation.runner", "qa.evaluation.run", "qa.evaluation.report")
+
+
+def find_eval_runner():
+    """`run_eval(index, gold_path) -> dict` (summary, plots) from qa.evaluation, when that package provides one."""
+    import importlib
+
+    if importlib.util.find_spec("qa.evaluation") is None:
+        return None
+    for name in EVAL_MODULES:
+        try:
+            if importlib.util.find_spec(name) is None:
+                continue
+            module = importlib.import_module(name)
+        except Exception:
+            continue
+        for fn in EVAL_RUNNERS:
+            if callable(getattr(module, fn, None)):
+                return getattr(module, fn)
+    return None
+
+
 def evaluation_page(services: Services):
     if importlib.util.find_spec("qa.evaluation") is None:
-        gr.Markdown("评测模块 `qa.evaluation` 尚未安装,此页暂不可用。命令行可运行 `qa eval`(如已提供)。", elem_id="qa-eval-note")
+        gr.Markdown("评测模块 `qa.evaluation` 尚未安装,此页暂不可用。", elem_id="qa-eval-note")
         return
     gold_default = Path(__file__).resolve().parent.parent / "eval" / "gold.jsonl"
-    gr.Markdown(f"在标准问答集上运行评测(默认 `{gold_default.name}`,也可上传 JSONL 文件)。")
+    gr.Markdown(f"在标准问答集上运行评测(默认 `eval/{gold_default.name}`,也可上传 JSONL 文件),显示摘要和图表。命令行:`qa eval`。", elem_id="qa-eval-note")
     gold = gr.File(label="标准问答集(可选,JSONL)", file_types=[".jsonl"], type="filepath")
     run = gr.Button("运行评测", variant="primary")
     summary = gr.JSON(label="评测摘要")
     plots = gr.Gallery(label="图表", columns=2, height="auto")
 
     def run_eval(path, progress=gr.Progress()):
-        import qa.evaluation as ev
-
-        progress(0, desc="评测中…")
-        fn = next((getattr(ev, n) for n in ("run_eval", "evaluate", "run") if callable(getattr(ev, n, None))), None)
+        fn = find_eval_runner()
         if fn is None:
-            raise gr.Error("qa.evaluation 没有 run_eval(index, gold_path) 函数")
+            raise gr.Error("评测模块还没有提供 run_eval(index, gold_path) (evaluation runner not available yet)")
+        progress(0, desc="评测中…(可能需要几分钟)")
         result = fn(services.index, Path(path) if path else gold_default)
         data = result.to_dict() if hasattr(result, "to_dict") else result
-        pics = [str(p) for p in (data.get("plots") or []) if Path(str(p)).is_file()] if isinstance(data, dict) else []
-        summ = data.get("summary", data) if isinstance(data, dict) else {"result": str(data)}
+        if not isinstance(data, dict):
+            return {"result": str(data)}, []
+        pics = [str(p) for p in (data.get("plots") or []) if Path(str(p)).is_file()]
+        summ = data.get("summary", data)
         return json.loads(json.dumps(summ, ensure_ascii=False, default=str)), pics
 
     run.click(run_eval, [gold], [summary, plots], api_visibility="private")
