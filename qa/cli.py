@@ -178,12 +178,13 @@ def ask(
 @app.command()
 def bench(
     out: Optional[Path] = typer.Option(None, help="Also write the figures to this JSON file."),
+    backend: list[str] = typer.Option(None, help="Backends to time for `ask` (default: all configured)."),
     as_json: bool = typer.Option(False, "--json"),
 ):
-    """Index the seeds from scratch in a temporary folder and time indexing and search."""
+    """Index the seeds from scratch in a temporary folder; time indexing, search and answers; peak memory."""
     from .bench import run_bench
 
-    result = run_bench(_settings())
+    result = run_bench(_settings(), backends=backend or None)
     if out:
         out.write_text(json.dumps(result, ensure_ascii=False, indent=2))
     if as_json:
