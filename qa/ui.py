@@ -27,6 +27,7 @@ EXAMPLES = [
 ALL = ""  # the dropdown value meaning "no filter"
 KIND_CHOICES = [("全部类型", ALL)] + [(label, kind) for kind, label in KIND_LABELS.items()]
 MARKER = re.compile(r"\[(\d{1,3})\]")
+BACKEND_LABELS = {"extractive": "抽取式(不用大模型)", "openai": "大模型(OpenAI 兼容接口)", "local": "本地大模型"}
 
 THEME = gr.themes.Soft(
     primary_hue="red",
@@ -283,7 +284,7 @@ def chat_panel(services: Services, compact: bool):
                     region = gr.Dropdown(label="地区", choices=[("全部地区", ALL)], value=ALL, elem_id="qa-region", allow_custom_value=True)
                     year = gr.Dropdown(label="年份", choices=[("全部年份", ALL)], value=ALL, elem_id="qa-year")
                     kind = gr.Dropdown(label="类型", choices=KIND_CHOICES, value=ALL, elem_id="qa-kind")
-                backend = gr.Radio(label="生成方式", choices=backends, value=services.settings.backend if services.settings.backend in backends else backends[0],
+                backend = gr.Radio(label="生成方式", choices=[(BACKEND_LABELS.get(b, b), b) for b in backends], value=services.settings.backend if services.settings.backend in backends else backends[0],
                                    visible=len(backends) > 1, elem_id="qa-backend")
             else:
                 gr.Examples(examples=[[ANCHOR_QUESTION]], inputs=[msg], label="试试")
@@ -318,7 +319,9 @@ DOC_HEADERS = ["doc_id", "标题", "地区", "省份", "级别", "年份", "类�
 
 
 def documents_table(services: Services) -> list[list]:
-    return [[d.doc_id, d.title, d.region, d.province, d.level, d.year or "", KIND_LABELS.get(d.kind, d.kind), d.source] for d in services.index.catalog.documents()]
+    """Uploaded documents first (the ones a user is working on), then the rest, by source."""
+    docs = sorted(services.index.catalog.documents(), key=lambda d: (not d.source.startswith("uploads/"), d.source, d.ord))
+    return [[d.doc_id, d.title, d.region, d.province, d.level, d.year or "", KIND_LABELS.get(d.kind, d.kind), d.source] for d in docs]
 
 
 def doc_choices(services: Services) -> list[tuple[str, str]]:
@@ -333,12 +336,12 @@ def documents_page(services: Services, chat_parts: dict):
         upload_status = gr.Markdown("", elem_id="qa-upload-status")
         table = gr.Dataframe(value=documents_table(services), headers=DOC_HEADERS, interactive=False, wrap=True, elem_id="qa-doc-table", label="已索引的文档", max_height=420)
         with gr.Accordion("更正元数据 / 删除文档", open=True):
-            doc_pick = gr.Dropdown(label="选择文档", choices=doc_choices(services), elem_id="qa-doc-pick")
+            doc_pick = gr.Dropdown(label="选择文档", choices=doc_choices(services), value=None, elem_id="qa-doc-pick")
             with gr.Row():
                 f_title = gr.Textbox(label="标题")
                 f_region = gr.Textbox(label="地区")
-                f_year = gr.Number(label="年份", precision=0)
-                f_kind = gr.Dropdown(label="类型", choices=[(label, kind) for kind, label in KIND_LABELS.items()])
+                f_year = gr.Number(label="年份", precision=0, value=None)
+                f_kind = gr.Dropdown(label="类型", choices=[(label, kind) for kind, label in KIND_LABELS.items()], value=None)
             with gr.Row():
                 save_btn = gr.Button("保存更正", elem_id="qa-doc-save")
                 delete_btn = gr.Button("删除该文档所在文件", variant="stop", elem_id="qa-doc-delete")
