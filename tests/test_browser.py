@@ -28,7 +28,7 @@ CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
 ]
-TIMEOUT = 120_000  # ms: answers take seconds, more on a loaded machine
+TIMEOUT = int(os.environ.get("QA_BROWSER_TIMEOUT_MS", "120000"))  # ms: answers take seconds, more on a loaded machine
 
 
 def chromium_path() -> str | None:
@@ -233,3 +233,49 @@ def test_embed_in_portal_iframe_answers(page, portal):
     page.wait_for_timeout(500)
     page.screenshot(path=str(ARTIFACTS / "browser-7-embed-citation-clicked.png"))
     assert not page.errors, page.errors
+
+
+def doc_snippets() -> list[str]:
+    text = (PROJECT_ROOT / "docs" / "embed.md").read_text(encoding="utf-8")
+    return [block.split("```", 1)[0] for block in text.split("```html\n")[1:]]
+
+
+def test_docs_embed_examples_work_with_keys_and_cors(browser, seed_index, seed_settings, tmp_path):
+    """The copy-paste examples of docs/embed.md, pasted into a portal on another origin, against a server with keys and CORS."""
+    iframe_page, js_page = doc_snippets()[:2]
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *a, **k: None
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    origin = f"http://127.0.0.1:{httpd.server_address[1]}"
+    settings = seed_settings.model_copy(update={"api_keys": "portal-key-1", "admin_keys": "admin-key", "cors_origins": origin})
+    try:
+        with ServerThread(create_app(settings, seed_index)) as qa:
+            for name, snippet in (("iframe.html", iframe_page), ("js.html", js_page)):
+                (tmp_path / name).write_text(snippet.replace("https://qa.example.gov.cn", qa.url), encoding="utf-8")
+            context = browser.new_context(viewport={"width": 1200, "height": 900}, locale="zh-CN")
+            context.set_default_timeout(TIMEOUT)
+            pg = context.new_page()
+            console: list[str] = []
+            pg.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+            pg.on("dialog", lambda d: (console.append(f"dialog: {d.message}"), d.dismiss()))
+            pg.on("requestfailed", lambda r: console.append(f"failed: {r.url} {r.failure}"))
+
+            pg.goto(f"{origin}/js.html")
+            pg.locator("#go").click()
+            try:
+                pg.locator("#sources li").nth(1).wait_for()
+            except Exception:
+                pg.screenshot(path=str(ARTIFACTS / "browser-8-docs-js-example-failed.png"))
+                raise AssertionError(f"docs JS example failed: {console} answer={pg.locator('#answer').inner_text()!r}")
+            answer = pg.locator("#answer").inner_text()
+            assert "克拉玛依市" in answer and "呼伦贝尔市" in answer
+            pg.screenshot(path=str(ARTIFACTS / "browser-8-docs-js-example.png"))
+
+            pg.goto(f"{origin}/iframe.html")
+            frame = pg.frame_locator("iframe")
+            ask(pg, ANCHOR, scope=frame)
+            wait_answer(pg, "克拉玛依市", "呼伦贝尔市", frame=frame)
+            context.close()
+    finally:
+        httpd.shutdown()
