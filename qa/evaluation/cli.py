@@ -1,0 +1,77 @@
+"""`qa eval`: registered on the main typer app by qa/cli.py (`register(app)`)."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("eval")
+    def eval_command(
+        gold: Path = typer.Option(None, "--gold", help="Gold JSONL (default eval/gold.jsonl); any file in the schema of docs/eval.md."),
+        k: int = typer.Option(5, "--k", "-k", help="Top k chunks for the retrieval metrics."),
+        backend: Optional[str] = typer.Option(None, "--backend", help="extractive (default) / openai / local"),
+        baseline: bool = typer.Option(False, "--baseline", help="Also run the plain LangChain RAG baseline and compare."),
+        dataset: str = typer.Option("seeds", "--dataset", help="seeds (the gold set) or ncpqa (the outside benchmark)."),
+        limit: Optional[int] = typer.Option(None, "--limit", help="NCPQA: only the first N questions of a fixed shuffle."),
+        docs: Optional[Path] = typer.Option(None, "--docs", help="Folder of the documents the gold evidence names (default: the seeds)."),
+        input: Optional[Path] = typer.Option(None, "--input", help="Score these answers (JSONL from `qa ask --input GOLD --json`) instead of asking."),
+        as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
+        out: Optional[Path] = typer.Option(None, "--out", help="Reports folder (default eval/reports); a <timestamp>/ folder is written in it."),
+        check_floors: bool = typer.Option(False, "--check-floors", help="Exit 1 when a gated metric falls below eval/floors.json."),
+        floors: Optional[Path] = typer.Option(None, "--floors", help="Floors file (default eval/floors.json)."),
+    ):
+        """Evaluate retrieval, answers, faithfulness and latency on the gold set (or NCPQA), with an optional baseline."""
+        from tqdm import tqdm
+
+        from ..settings import Settings
+        from . import report, run
+        from .gold import GoldError
+
+        err = Console(stderr=True)
+        base = Settings()
+        if dataset not in ("seeds", "ncpqa"):
+            raise typer.BadParameter("--dataset must be seeds or ncpqa")
+        if dataset == "ncpqa" and (gold or input or check_floors):
+            raise typer.BadParameter("--gold, --input and --check-floors apply to the seeds dataset only")
+        # Bars appear only for work that takes a while (delay): a cached run prints just the summary.
+        bar = tqdm(unit="answer", desc="evaluating", disable=as_json, file=sys.stderr, delay=2, position=0)
+        ingest_bar = tqdm(unit="chunk", desc="embedding", disable=as_json, file=sys.stderr, delay=2, position=1, leave=False)
+        try:
+            if dataset == "seeds":
+                index = run.seed_index(base, docs, progress=ingest_bar.update)
+                result = run.run_seeds(index, gold or run.DEFAULT_GOLD, k, backend, baseline, input,
+                                       progress=bar.update, baseline_progress=ingest_bar.update)
+            else:
+                result = run.run_ncpqa(base, limit, k, backend, baseline, progress=bar.update, ingest_progress=ingest_bar.update)
+        except GoldError as exc:
+            err.print(f"[red]{exc}[/]")
+            raise typer.Exit(2)
+        except (FileNotFoundError, ValueError, RuntimeError) as exc:
+            err.print(f"[red]{exc}[/]")
+            raise typer.Exit(2)
+        finally:
+            bar.close()
+            ingest_bar.close()
+        problems = []
+        if check_floors:
+            result["floors"] = run.load_floors(floors or run.DEFAULT_FLOORS)
+            problems = run.check_floors(result, result["floors"])
+            result["floors_failed"] = problems
+        folder = report.write(result, out or run.DEFAULT_OUT)
+        if as_json:
+            sys.stdout.write(json.dumps({**report.summary(result), "report": str(folder)}, ensure_ascii=False) + "\n")
+        else:
+            report.print_summary(result, Console())
+            err.print(f"report: {folder / 'report.html'}")
+        if check_floors:
+            for p in problems:
+                err.print(f"[red]below floor[/] {p}")
+            if problems:
+                raise typer.Exit(1)
+            err.print("[green]all floors hold[/]")

@@ -1,0 +1,115 @@
+"""Orchestration: which index, which systems, which questions. Used by `qa eval` and by the tests."""
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ..index import Index
+from ..settings import PROJECT_ROOT, Settings
+from . import ncpqa
+from .gold import load_gold, resolve_evidence
+from .runner import evaluate
+from .systems import Ours, Precomputed
+
+DEFAULT_GOLD = PROJECT_ROOT / "eval" / "gold.jsonl"
+DEFAULT_FLOORS = PROJECT_ROOT / "eval" / "floors.json"
+DEFAULT_OUT = PROJECT_ROOT / "eval" / "reports"
+FLOOR_KEYS = ("evidence_recall@5", "key_fact_recall", "refusal_recall", "supported_rate")
+
+
+def eval_settings(base: Settings, name: str) -> Settings:
+    """A separate data dir (and collection) for an evaluation corpus; the embedding cache is shared with the main index."""
+    return base.model_copy(update={"data_dir": base.data_dir / "eval" / name, "embed_cache": base.embed_cache_path, "collection": f"eval_{name}"})
+
+
+def seed_index(base: Settings, docs_dir: Path | None = None, progress=None) -> Index:
+    """The seeds in their own index, so the figures never depend on what else a user has uploaded."""
+    from ..ingest import ingest_paths, prune
+
+    docs_dir = Path(docs_dir or base.seeds_dir)
+    index = Index(eval_settings(base, "seeds"))
+    results = ingest_paths(index, [docs_dir], progress=progress)
+    failed = [f"{r.source}: {r.error}" for r in results if r.status == "failed"]
+    if failed:
+        raise RuntimeError("could not index the evaluation documents:\n  " + "\n  ".join(failed))
+    prune(index, [docs_dir])
+    return index
+
+
+def read_answers(path: Path) -> list[dict]:
+    rows = []
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{n}: not JSON ({exc.msg})") from None
+    return rows
+
+
+def run_seeds(index: Index, gold: Path | list = DEFAULT_GOLD, k: int = 5, backend: str | None = None, baseline: bool = False,
+              answers: Path | None = None, progress=None, baseline_progress=None) -> dict:
+    items = gold if isinstance(gold, list) else load_gold(gold)
+    resolve_evidence(items, index.catalog.sources(), index.catalog.file_text, str(gold if not isinstance(gold, list) else "gold"))
+    ours = Ours(index, backend)
+    systems = [Precomputed(read_answers(answers), ours) if answers else ours]
+    if baseline:
+        from .baseline import Baseline
+
+        systems.append(Baseline(index, index.settings.data_dir / "baseline", progress=baseline_progress))
+    t0 = time.perf_counter()
+    result = {
+        "dataset": "seeds", "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "gold": str(gold) if not isinstance(gold, list) else "(in memory)", "items": len(items),
+        "backend": backend or index.settings.backend, "answers_from": str(answers) if answers else None,
+        "documents": len(index.catalog.documents()), "files": len(index.catalog.sources()),
+    }
+    result.update(evaluate(items, systems, k, progress))
+    result["seconds"] = round(time.perf_counter() - t0, 1)
+    return result
+
+
+def run_ncpqa(base: Settings, limit: int | None = None, k: int = 5, backend: str | None = None, baseline: bool = False,
+              progress=None, ingest_progress=None, log=None) -> dict:
+    rows = ncpqa.subset(ncpqa.load(), limit)
+    name = f"ncpqa-{limit or 'all'}"
+    index = Index(eval_settings(base, name))
+    t0 = time.perf_counter()
+    stats = ncpqa.ingest(index, rows, progress=ingest_progress, log=log)
+    ingest_s = time.perf_counter() - t0
+    systems = [Ours(index, backend)]
+    if baseline:
+        from .baseline import Baseline
+
+        systems.append(Baseline(index, index.settings.data_dir / "baseline", progress=ingest_progress))
+    result = {
+        "dataset": "ncpqa", "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "source": str(ncpqa.data_dir()), "questions_run": len(rows), "limit": limit, "order_seed": ncpqa.SHUFFLE_SEED,
+        "backend": backend or base.backend, "ingest": {k2: v for k2, v in stats.items() if k2 != "errors"} | {"seconds": round(ingest_s, 1), "errors": stats["errors"][:20]},
+        "index": index.catalog.stats(),
+    }
+    failed = {e.split(":")[0] for e in stats["errors"]}
+    result["questions_on_failed_documents"] = sum(1 for r in rows if r["docid"] in failed)
+    result.update(ncpqa.evaluate(rows, systems, k, progress))
+    result["seconds"] = round(time.perf_counter() - t0, 1)
+    return result
+
+
+def load_floors(path: Path = DEFAULT_FLOORS) -> dict[str, float]:
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    return {k: float(v) for k, v in data.get("floors", data).items() if not k.startswith("_")}
+
+
+def check_floors(result: dict, floors: dict[str, float], system: str | None = None) -> list[str]:
+    """The floors a run falls below, as messages (empty when all hold)."""
+    metrics = result["systems"][system or next(iter(result["systems"]))]["metrics"]
+    out = []
+    for key, floor in floors.items():
+        value = metrics.get(key)
+        if value is None:
+            out.append(f"{key}: not measured (floor {floor})")
+        elif value < floor:
+            out.append(f"{key}: {value:.3f} < floor {floor}")
+    return out
