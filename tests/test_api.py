@@ -13,9 +13,13 @@ import sys
 import httpx
 import pytest
 
-from qa.api import ServerThread, create_app, safe_filename
-from qa.index import Index
-from qa.settings import PROJECT_ROOT, Settings
+# The web stack's packages (pinned in pyproject.toml); a clear skip, not an ImportError, where they are missing.
+pytest.importorskip("gradio", reason="gradio is not installed (pip install gradio==6.31.0)")
+pytest.importorskip("python_multipart", reason="python-multipart is not installed (pip install python-multipart==0.0.34)")
+
+from qa.api import ServerThread, create_app, safe_filename  # noqa: E402
+from qa.index import Index  # noqa: E402
+from qa.settings import PROJECT_ROOT, Settings  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
