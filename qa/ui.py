@@ -139,9 +139,14 @@ def source_card(turn: int, c: dict) -> str:
 def sources_html(turns: list[dict]) -> str:
     if not turns:
         return '<div class="qa-empty">回答引用的来源会显示在这里。点击回答中的 [n] 可定位到对应来源。</div>'
+    latest = max((i for i, t in enumerate(turns) if not t.get("error")), default=-1)
+    if latest < 0:
+        return sources_html([])
     blocks = []
     for i in range(len(turns) - 1, -1, -1):
         t = turns[i]
+        if t.get("error"):
+            continue
         cards = "".join(source_card(i, c) for c in t.get("citations", []))
         if not cards and t.get("nearest"):
             near = "".join(
@@ -152,7 +157,7 @@ def sources_html(turns: list[dict]) -> str:
         elif not cards:
             cards = '<div class="qa-empty">没有引用来源。</div>'
         head = f'<div class="qa-turn-q">问:{_e(t["question"])}</div>'
-        if i == len(turns) - 1:
+        if i == latest:
             blocks.append(f'<div class="qa-turn" id="qa-turn-{i}">{head}{cards}</div>')
         else:
             blocks.append(f'<details class="qa-turn" id="qa-turn-{i}"><summary>{head}</summary>{cards}</details>')
@@ -197,7 +202,7 @@ def make_respond(services: Services, channel: str):
         chat.append({"role": "assistant", "content": "正在检索相关报告…"})
         yield chat, sources_html(turns), turns, ""
         filters = Filters(region=region or None, year=int(year) if year else None, kind=kind or None)
-        history = [{"question": t["question"], "answer": t["answer"]} for t in turns]
+        history = [{"question": t["question"], "answer": t["answer"]} for t in turns if not t.get("error")]
         turn = len(turns)
         streamed = ""
         try:
@@ -226,6 +231,9 @@ def make_respond(services: Services, channel: str):
             chat[-1] = {"role": "assistant", "content": f"⚠️ {_e(exc)}"}
         except Exception as exc:  # keep the chat usable whatever happens
             chat[-1] = {"role": "assistant", "content": f"⚠️ 出错了:{_e(type(exc).__name__)}: {_e(exc)}"}
+        if len(turns) == turn:  # one turn per question, so chat message 2i+1 is always turn i
+            turns.append({"question": question, "answer": "", "citations": [], "nearest": [], "refused": True, "error": True,
+                          "backend": "", "filters": {}})
         yield chat, sources_html(turns), turns, ""
 
     return respond
@@ -233,9 +241,10 @@ def make_respond(services: Services, channel: str):
 
 def make_feedback(services: Services, channel: str):
     def feedback(rating: int, comment: str, turns: list):
-        if not turns:
+        answered = [t for t in turns or [] if not t.get("error")]
+        if not answered:
             return "还没有可评价的回答。", comment
-        t = turns[-1]
+        t = answered[-1]
         services.feedback.add(rating, t["question"], t["answer"], t.get("citations", []), comment or "", t.get("backend", ""), t.get("filters"), channel)
         return ("👍 已记录,谢谢!" if rating > 0 else "👎 已记录,我们会改进。") + (" (含评论)" if (comment or "").strip() else ""), ""
 

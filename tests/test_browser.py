@@ -153,6 +153,8 @@ def test_follow_up_and_clear(page, server):
     page.locator("#qa-sources #qa-turn-1").wait_for()
     wait_answer(page, "呼伦贝尔")
     assert page.locator("#qa-sources details#qa-turn-0").count() == 1  # the earlier turn's sources are folded
+    ask(page, "?!。")
+    page.locator("#qa-chat").get_by_text("问题中没有文字").first.wait_for()  # a clear message, the chat goes on
     page.locator("#qa-clear").click()
     page.wait_for_function("!document.querySelector('#qa-sources .qa-card')")
     assert "呼伦贝尔" not in page.locator("#qa-chat").inner_text()
@@ -186,6 +188,17 @@ def test_upload_docx_appears_in_list(page, server, tmp_path):
         row = table.get_by_role("row").filter(has_text="博乐市").filter(visible=True).first
         assert "2024" in row.inner_text() and "工作报告" in row.inner_text()
         page.screenshot(path=str(ARTIFACTS / "browser-4-upload-listed.png"), full_page=True)
+
+        # correct the detected metadata: pick the document, change its year, save
+        page.locator("#qa-doc-pick input").click()
+        page.get_by_role("option").filter(has_text="博乐市").first.click()
+        year = page.locator("div", has=page.get_by_text("年份", exact=True)).locator("input[type=number]").last
+        page.wait_for_function("() => [...document.querySelectorAll('input[type=number]')].some(i => i.value === '2024')")
+        year.fill("2023")
+        page.locator("#qa-doc-save").click()
+        page.get_by_text("已保存").first.wait_for()
+        row = table.get_by_role("row").filter(has_text="博乐市").filter(visible=True).first
+        assert "2023" in row.inner_text()
 
         # the new report answers, and its <script>/<img onerror> text is shown, never run
         page.get_by_role("tab", name="问答").click()
