@@ -97,8 +97,8 @@ def wait_answer(pg, *needles: str, frame=None):
 def test_chat_answers_anchor_question_with_sources_and_citations(page, server, seed_settings):
     page.goto(server.url + "/")
     page.locator("#qa-question textarea").wait_for()
-    assert page.get_by_text("示例问题").first.is_visible()
-    assert page.locator("button", has_text=ANCHOR).first.is_visible()  # the anchor question is among the examples
+    page.get_by_text("示例问题").first.wait_for()
+    page.locator("button", has_text=ANCHOR).first.wait_for()  # the anchor question is among the examples
     ask(page, ANCHOR)
     wait_answer(page, "克拉玛依市", "呼伦贝尔市")
     cards = page.locator("#qa-sources .qa-card")
@@ -128,7 +128,7 @@ def test_chat_answers_anchor_question_with_sources_and_citations(page, server, s
     doc_page = page.context.new_page()
     doc_page.goto(server.url + href)
     mark = doc_page.locator("mark#hl")
-    assert mark.is_visible()
+    mark.wait_for()
     quote = card.locator("mark").inner_text().strip()
     assert quote[:20] in mark.inner_text()
     doc_page.screenshot(path=str(ARTIFACTS / "browser-3-document-view.png"))
