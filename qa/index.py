@@ -88,6 +88,7 @@ class Index:
 
     @property
     def collection(self):
+        """The raw Chroma collection, for counts in stats and tests; reads and writes go through LangChain."""
         return self.vectorstore._collection
 
     def lexical(self) -> LexicalIndex:
@@ -125,23 +126,18 @@ class Index:
     def _add_vectors(self, source: str, chunks: list[Chunk], by_doc: dict[str, Document], progress=None) -> int:
         ids = [c.chunk_id for c in chunks]
         try:
-            present = set(self.collection.get(ids=ids, include=[])["ids"]) if ids else set()
+            present = set(self.vectorstore.get(ids=ids, include=[])["ids"]) if ids else set()
         except Exception as exc:
             raise IndexUnavailable(f"向量库不可用 ({exc})") from exc
         todo = [c for c in chunks if c.chunk_id not in present]
         if not todo:
             return 0
         texts = [c.embed_text(by_doc[c.doc_id]) for c in todo]
-        vectors = self.embeddings.embed_documents(texts, progress=progress)
+        self.embeddings.embed_documents(texts, progress=progress)  # fills the cache; add_texts reads it back
         metadatas = [{"doc_id": c.doc_id, "source": source} for c in todo]
         try:
             for i in range(0, len(todo), 1000):
-                self.collection.upsert(
-                    ids=[c.chunk_id for c in todo[i : i + 1000]],
-                    embeddings=vectors[i : i + 1000],
-                    documents=texts[i : i + 1000],
-                    metadatas=metadatas[i : i + 1000],
-                )
+                self.vectorstore.add_texts(texts[i : i + 1000], metadatas=metadatas[i : i + 1000], ids=[c.chunk_id for c in todo[i : i + 1000]])
         except Exception as exc:
             raise IndexUnavailable(f"向量库写入失败 ({exc})") from exc
         return len(todo)
@@ -149,7 +145,7 @@ class Index:
     def _delete_vectors(self, ids: list[str]) -> None:
         try:
             for i in range(0, len(ids), 1000):
-                self.collection.delete(ids=ids[i : i + 1000])
+                self.vectorstore.delete(ids=ids[i : i + 1000])
         except Exception:
             pass  # orphans are invisible to readers; `qa ingest --gc` sweeps them later
 
@@ -163,7 +159,7 @@ class Index:
     def gc(self) -> int:
         """Drop vectors whose chunks the catalogue no longer lists (left by a crash)."""
         live = {c.chunk_id for c in self.catalog.chunks()}
-        stored = set(self.collection.get(include=[])["ids"])
+        stored = set(self.vectorstore.get(include=[])["ids"])
         orphans = sorted(stored - live)
         self._delete_vectors(orphans)
         return len(orphans)
@@ -173,20 +169,17 @@ class Index:
         """chunk_id → cosine similarity for the k nearest chunks (within doc_ids when given)."""
         where = {"doc_id": {"$in": doc_ids}} if doc_ids else None
         try:
-            count = self.collection.count()
-            if not count:
-                return {}
-            res = self.collection.query(query_embeddings=[query_vec], n_results=min(k, count), where=where, include=["distances"])
+            found = self.vectorstore.similarity_search_by_vector_with_relevance_scores(query_vec, k=k, filter=where)
         except Exception as exc:
             raise IndexUnavailable(f"向量库不可用 ({exc})") from exc
-        return {cid: 1.0 - float(d) for cid, d in zip(res["ids"][0], res["distances"][0])}
+        return {doc.id: 1.0 - float(distance) for doc, distance in found}  # cosine distance → similarity
 
     def dense_scores(self, query_vec: list[float], chunk_ids: list[str]) -> dict[str, float]:
         """Exact similarities for given chunks, so fusion never treats an unseen chunk as a zero."""
         if not chunk_ids:
             return {}
         try:
-            res = self.collection.get(ids=chunk_ids, include=["embeddings"])
+            res = self.vectorstore.get(ids=chunk_ids, include=["embeddings"])
         except Exception as exc:
             raise IndexUnavailable(f"向量库不可用 ({exc})") from exc
         q = np.asarray(query_vec, dtype=np.float32)
