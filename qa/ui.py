@@ -427,54 +427,59 @@ def documents_page(services: Services, chat_parts: dict):
 
 # ---------------------------------------------------------------- evaluation and status pages
 
-EVAL_RUNNERS = ("run_eval", "evaluate", "run_evaluation")
-EVAL_MODULES = ("qa.evaluation", "qa.evaluation.runner", "qa.evaluation.run", "qa.evaluation.report")
+def run_evaluation(services: Services, gold: Path | None = None, progress=None) -> tuple[dict, str, str]:
+    """The gold-set evaluation (qa.evaluation, the same as `qa eval`) on a separate index of the seeds:
+    the figures never depend on what users uploaded. Returns (summary, charts as HTML, report folder)."""
+    from qa.evaluation import report
+    from qa.evaluation.gold import load_gold
+    from qa.evaluation.run import DEFAULT_GOLD, DEFAULT_OUT, run_seeds, seed_index
 
+    gold = Path(gold) if gold else DEFAULT_GOLD
+    items = load_gold(gold)
+    done = [0]
 
-def find_eval_runner():
-    """`run_eval(index, gold_path) -> dict` (summary, plots) from qa.evaluation, when that package provides one."""
-    import importlib
+    def tick(n=1):
+        done[0] += n or 0
+        if progress:
+            progress(done[0], len(items))
 
-    if importlib.util.find_spec("qa.evaluation") is None:
-        return None
-    for name in EVAL_MODULES:
-        try:
-            if importlib.util.find_spec(name) is None:
-                continue
-            module = importlib.import_module(name)
-        except Exception:
-            continue
-        for fn in EVAL_RUNNERS:
-            if callable(getattr(module, fn, None)):
-                return getattr(module, fn)
-    return None
+    index = seed_index(services.settings)
+    result = run_seeds(index, items, progress=tick)
+    result["gold"] = str(gold)
+    folder = report.write(result, DEFAULT_OUT)
+    charts = ""
+    try:
+        charts = report._charts(result)  # the report's own SVG bar charts
+    except Exception:
+        pass
+    summary = report.summary(result)
+    metrics = {name: sys.get("metrics", {}) for name, sys in summary.get("systems", {}).items()}
+    head = {k: summary.get(k) for k in ("dataset", "items", "backend", "documents", "seconds", "gold")}
+    return {**head, "metrics": metrics}, charts, str(folder)
 
 
 def evaluation_page(services: Services):
-    if importlib.util.find_spec("qa.evaluation") is None:
+    if importlib.util.find_spec("qa.evaluation") is None or importlib.util.find_spec("qa.evaluation.run") is None:
         gr.Markdown("评测模块 `qa.evaluation` 尚未安装,此页暂不可用。", elem_id="qa-eval-note")
         return
-    gold_default = Path(__file__).resolve().parent.parent / "eval" / "gold.jsonl"
-    gr.Markdown(f"在标准问答集上运行评测(默认 `eval/{gold_default.name}`,也可上传 JSONL 文件),显示摘要和图表。命令行:`qa eval`。", elem_id="qa-eval-note")
+    gr.Markdown("在标准问答集上评测(默认 `eval/gold.jsonl`,也可上传 JSONL 文件)。评测使用单独的种子文档索引,不受上传文档影响;"
+                "完整报告写入 `eval/reports/`。命令行:`qa eval`。", elem_id="qa-eval-note")
     gold = gr.File(label="标准问答集(可选,JSONL)", file_types=[".jsonl"], type="filepath")
-    run = gr.Button("运行评测", variant="primary")
+    run = gr.Button("运行评测", variant="primary", elem_id="qa-eval-run")
+    where = gr.Markdown("")
     summary = gr.JSON(label="评测摘要")
-    plots = gr.Gallery(label="图表", columns=2, height="auto")
+    charts = gr.HTML("")
 
-    def run_eval(path, progress=gr.Progress()):
-        fn = find_eval_runner()
-        if fn is None:
-            raise gr.Error("评测模块还没有提供 run_eval(index, gold_path) (evaluation runner not available yet)")
-        progress(0, desc="评测中…(可能需要几分钟)")
-        result = fn(services.index, Path(path) if path else gold_default)
-        data = result.to_dict() if hasattr(result, "to_dict") else result
-        if not isinstance(data, dict):
-            return {"result": str(data)}, []
-        pics = [str(p) for p in (data.get("plots") or []) if Path(str(p)).is_file()]
-        summ = data.get("summary", data)
-        return json.loads(json.dumps(summ, ensure_ascii=False, default=str)), pics
+    def go(path, progress=gr.Progress()):
+        progress(0, desc="正在准备评测索引…")
+        try:
+            summ, svg, folder = run_evaluation(services, Path(path) if path else None,
+                                               lambda d, n: progress((d, n), desc=f"评测中 {d}/{n}"))
+        except Exception as exc:
+            raise gr.Error(f"评测失败:{type(exc).__name__}: {exc}")
+        return f"报告:`{_e(folder)}/report.html`", summ, svg
 
-    run.click(run_eval, [gold], [summary, plots], api_visibility="private")
+    run.click(go, [gold], [where, summary, charts], api_visibility="private")
 
 
 def status_markdown(services: Services) -> str:
