@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import html
 import importlib.util
-import json
 import re
 from pathlib import Path
 
