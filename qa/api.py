@@ -125,19 +125,23 @@ class Services:
         doc = self.index.catalog.document(doc_id)
         if doc is None:
             raise ApiError(404, "not_found", f"没有这个文档: {doc_id} (unknown document id)")
+        from .ingest import delete_document
+
         with self.write_lock:
-            removed = [d.doc_id for d in self.index.catalog.documents() if d.source == doc.source]
-            self.index.delete_source(doc.source)
+            removed = delete_document(self.index, doc_id)
             parts = PurePosixPath(doc.source).parts
-            if len(parts) == 3 and parts[0] == UPLOAD_DIR:  # our own stored original
+            gone = doc.source not in self.index.catalog.sources()
+            if gone and len(parts) == 3 and parts[0] == UPLOAD_DIR:  # our own stored original, no document left in it
                 shutil.rmtree(Path(self.settings.data_dir, parts[0], parts[1]), ignore_errors=True)
-        return {"deleted": doc.source, "documents": removed}
+        return {"deleted": doc.source if gone else None, "documents": removed}
 
     def update_document(self, doc_id: str, fields: dict) -> Document:
         if self.index.catalog.document(doc_id) is None:
             raise ApiError(404, "not_found", f"没有这个文档: {doc_id} (unknown document id)")
+        from .ingest import correct_document
+
         with self.write_lock:
-            return self.index.catalog.update_document(doc_id, fields)
+            return correct_document(self.index, doc_id, fields)
 
     def status(self) -> dict:
         from .llm import available_backends
@@ -572,6 +576,7 @@ def run_server(host: str | None = None, port: int | None = None, settings: Setti
     settings = settings or get_settings()
     index = Index(settings)
     ensure_seeds(index)
+    index.warm()  # the first question should not pay for loading the model and BM25
     app = create_app(settings, index)
     host, port = host or settings.host, port or settings.port
     print(f"法治报告问答: http://{host}:{port}/  (API docs /docs, embed /embed)", flush=True)

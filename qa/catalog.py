@@ -36,6 +36,8 @@ CREATE TABLE IF NOT EXISTS facts (
 );
 CREATE INDEX IF NOT EXISTS facts_indicator ON facts(indicator);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+-- A user's corrections to detected metadata (or a deletion), kept across re-ingests of the file.
+CREATE TABLE IF NOT EXISTS corrections (source TEXT, ord INTEGER, fields TEXT NOT NULL, PRIMARY KEY (source, ord));
 """
 
 DOC_FIELDS = ["doc_id", "source", "ord", "title", "region", "province", "city", "district", "level", "year", "kind", "published", "start", "end"]
@@ -79,6 +81,10 @@ class Catalog:
 
     def file_sha(self, source: str) -> str | None:
         rows = self._query("SELECT sha256 FROM files WHERE source=?", (source,))
+        return rows[0][0] if rows else None
+
+    def file_format(self, source: str) -> str | None:
+        rows = self._query("SELECT format FROM files WHERE source=?", (source,))
         return rows[0][0] if rows else None
 
     def file_text(self, source: str) -> str | None:
@@ -150,17 +156,20 @@ class Catalog:
     def delete_source(self, source: str) -> bool:
         with self.transaction() as db:
             gone = db.execute("DELETE FROM files WHERE source=?", (source,)).rowcount
+            db.execute("DELETE FROM corrections WHERE source=?", (source,))
             if gone:
                 self._bump(db)
         return bool(gone)
 
-    def update_document(self, doc_id: str, fields: dict) -> Document | None:
-        allowed = {k: v for k, v in fields.items() if k in DOC_FIELDS and k not in ("doc_id", "source", "ord", "start", "end")}
-        if allowed:
-            with self.transaction() as db:
-                db.execute(f"UPDATE documents SET {', '.join(f'{k}=?' for k in allowed)} WHERE doc_id=?", (*allowed.values(), doc_id))
-                self._bump(db)
-        return self.document(doc_id)
+    def corrections(self, source: str) -> list[dict]:
+        rows = self._query("SELECT ord, fields FROM corrections WHERE source=?", (source,))
+        return [{"file": source, "ord": ord_, **json.loads(fields)} for ord_, fields in rows]
+
+    def add_correction(self, source: str, ord_: int, fields: dict) -> None:
+        old = next((c for c in self.corrections(source) if c["ord"] == ord_), {})
+        merged = {k: v for k, v in {**old, **fields}.items() if k not in ("file", "ord")}
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO corrections(source, ord, fields) VALUES (?,?,?)", (source, ord_, json.dumps(merged, ensure_ascii=False)))
 
     @staticmethod
     def _bump(db) -> None:

@@ -188,6 +188,11 @@ class Index:
             return {}
         return dict(zip(res["ids"], (mat @ q).tolist()))
 
+    def warm(self) -> None:
+        """Load the model, jieba and BM25 now, so the first user does not wait for them."""
+        self.embeddings.embed_query("预热")
+        self.lexical().scores(tokenize("预热"))
+
     def stats(self) -> dict:
         stats = self.catalog.stats()
         stats.update(

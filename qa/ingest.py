@@ -37,17 +37,24 @@ def load_overrides(path: Path) -> list[dict]:
     return [d for d in data if isinstance(d, dict)]
 
 
+CORRECTABLE = ("title", "region", "province", "city", "district", "level", "year", "kind", "published")
+
+
 def build(src: SourceText, index: Index, overrides: list[dict] | None = None):
     """Parse a decoded file into documents with their chunks and facts (no side effects)."""
     s = index.settings
     docs = []
     facts = []
+    overrides = (overrides or []) + index.catalog.corrections(src.source)
+    deleted = {o["ord"] for o in overrides if o.get("deleted") and "ord" in o}
     for doc, paras in segment(src, overrides):
+        if doc.ord in deleted:
+            continue
         chunks = chunk_document(doc, paras, src.text, s.chunk_target, s.chunk_max)
         if chunks:
             docs.append((doc, chunks))
             facts += extract_facts(doc, chunks, src.text)
-    if not docs:
+    if not docs and not deleted:
         raise LoadError(f"{src.source}: 没有找到正文段落 (no report text found)")
     return docs, facts
 
@@ -71,9 +78,48 @@ def ingest_paths(index: Index, paths: list[Path], force: bool = False, progress=
     return results
 
 
-def ingest_upload(index: Index, data: bytes, filename: str, source: str) -> IngestResult:
+def ingest_upload(index: Index, data: bytes, filename: str, source: str, progress=None) -> IngestResult:
     src = load_bytes(data, filename, source)
-    return ingest_source(index, src)
+    return ingest_source(index, src, progress=progress)
+
+
+def _reingest(index: Index, source: str) -> IngestResult:
+    """Rebuild a file's documents from the text the catalogue keeps (after a correction)."""
+    text = index.catalog.file_text(source)
+    sha = index.catalog.file_sha(source)
+    fmt = index.catalog.file_format(source)
+    path = PROJECT_ROOT / source
+    overrides = load_overrides(path) if path.is_file() else []
+    return ingest_source(index, SourceText(source, text, fmt, sha), overrides, force=True)
+
+
+def correct_document(index: Index, doc_id: str, fields: dict):
+    """Correct detected metadata. The correction is kept and re-applied whenever the file is ingested again, and the
+    document is re-indexed so that search text (headers, BM25 tokens, facts) follows the new region or year."""
+    doc = index.catalog.document(doc_id)
+    if doc is None:
+        return None
+    clean = {k: v for k, v in fields.items() if k in CORRECTABLE and v not in (None, "")}
+    if "year" in clean:
+        clean["year"] = int(clean["year"])
+    if clean:
+        index.catalog.add_correction(doc.source, doc.ord, clean)
+        _reingest(index, doc.source)
+    return index.catalog.document(doc_id)
+
+
+def delete_document(index: Index, doc_id: str) -> list[str]:
+    """Remove one document; a file with several (a compilation) keeps the others. Returns the removed doc ids."""
+    doc = index.catalog.document(doc_id)
+    if doc is None:
+        return []
+    siblings = [d for d in index.catalog.documents() if d.source == doc.source]
+    if len(siblings) == 1:
+        index.delete_source(doc.source)
+    else:
+        index.catalog.add_correction(doc.source, doc.ord, {"deleted": True})
+        _reingest(index, doc.source)
+    return [doc_id]
 
 
 def prune(index: Index, keep: list[Path]) -> list[str]:

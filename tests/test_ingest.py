@@ -194,3 +194,26 @@ def test_unreadable_files_fail_clearly_and_lose_nothing(make_settings, copy_seed
     assert len(index.catalog.documents()) == 1
     with pytest.raises(LoadError, match="二进制|binary"):
         load_bytes(bytes(range(256)) * 40, "x.txt", "x.txt")
+
+
+def test_corrections_survive_reingest_and_reach_search(make_settings, copy_seeds):
+    from qa.ingest import correct_document, delete_document
+
+    folder = copy_seeds("003")
+    index = Index(make_settings())
+    ingest_paths(index, [folder])
+    docs = {d.region: d for d in index.catalog.documents()}
+    fixed = correct_document(index, docs["巴彦淖尔市"].doc_id, {"year": 2023})
+    assert fixed.year == 2023 and fixed.doc_id == docs["巴彦淖尔市"].doc_id
+    hit = search(index, "巴彦淖尔办事材料平均减少", k=1)[0]
+    assert hit.doc.year == 2023 and "2023年" in hit.chunk.embed_text(hit.doc)
+    assert [r.status for r in ingest_paths(index, [folder], force=True)] == ["updated"]
+    assert index.catalog.document(fixed.doc_id).year == 2023  # kept across a forced re-ingest
+
+    # Deleting one piece of a compilation keeps the others, and it stays deleted.
+    assert delete_document(index, docs["兴安盟"].doc_id) == [docs["兴安盟"].doc_id]
+    regions = [d.region for d in index.catalog.documents()]
+    assert "兴安盟" not in regions and "呼伦贝尔市" in regions and len(regions) == 6
+    ingest_paths(index, [folder], force=True)
+    assert "兴安盟" not in {d.region for d in index.catalog.documents()}
+    assert all(h.doc.region != "兴安盟" for h in search(index, "兴安盟执法人员", k=10))
