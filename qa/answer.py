@@ -46,7 +46,6 @@ class State:
     terms: dict[str, float] = field(default_factory=dict)
     indicator: str | None = None
     facts: list[dict] = field(default_factory=list)
-    index: Index | None = None
     cites: compose.Citations = field(default_factory=compose.Citations)
     text: str = ""
     refused: bool = False
@@ -109,7 +108,6 @@ def _timed(name):
 def make_steps(index: Index):
     @_timed("analysis")
     def analyse(state: State) -> State:
-        state.index = index
         state.docs = index.catalog.documents()
         state.asked = state.question
         state.question = resolve_followup(state.question, state.history, state.docs)
@@ -138,7 +136,7 @@ def make_steps(index: Index):
     @_timed("composition")
     def write(state: State) -> State:
         docs = {d.doc_id: d for d in allowed_docs(state.docs, state.filters, state.info)}
-        facts_text = facts_first(state, docs)
+        facts_text = facts_first(state, docs, index)
         if facts_text:
             state.text = facts_text
             if state.backend != "extractive":
@@ -148,7 +146,7 @@ def make_steps(index: Index):
         if reason:
             state.refused, state.text = True, reason
             return state
-        state.text = extractive(state, index)
+        state.text = extractive(state)
         if not state.text:
             state.refused, state.text = True, "文档中没有找到能回答该问题的内容。"
             return state
@@ -229,7 +227,7 @@ def _year_ok(ev: Evidence, info: QueryInfo) -> bool:
     return not info.years or ev.doc.year in info.years or any(str(y) in ev.text for y in info.years)
 
 
-def extractive(state: State, index: Index) -> str:
+def extractive(state: State) -> str:
     info, cites = state.info, state.cites
     docs = {d.doc_id: d for d in allowed_docs(state.docs, state.filters, info)}
     if info.qtype == "compare" and len(info.regions) >= 2:
@@ -250,7 +248,7 @@ def extractive(state: State, index: Index) -> str:
     return "\n".join(lines)
 
 
-def facts_first(state: State, docs: dict[str, Document]) -> str | None:
+def facts_first(state: State, docs: dict[str, Document], index: Index) -> str | None:
     """Questions about an indicator's value across regions, or whether a region reached a level, read the facts table."""
     info = state.info
     if not state.indicator or not any(compose.indicator_matches(state.indicator, f) for f in state.facts):
@@ -264,7 +262,7 @@ def facts_first(state: State, docs: dict[str, Document]) -> str | None:
             scoped = {k: d for k, d in scoped.items() if d.year in info.years} or scoped
         docs = scoped
     chunk_ids = list({f["chunk_id"] for f in state.facts})
-    chunks = {c.chunk_id: c for c in state.index.catalog.chunks(chunk_ids)}
+    chunks = {c.chunk_id: c for c in index.catalog.chunks(chunk_ids)}
     if info.qtype == "compare":
         return compose.compare_answer(info, state.indicator, state.facts, state.evidence, docs, chunks, state.cites, state.terms)
     return compose.facts_answer(state.question, state.indicator, state.facts, docs, chunks, state.cites)
@@ -283,7 +281,7 @@ def premise_check(state: State, pool: list[Evidence]) -> tuple[str | None, Evide
         for ev in pool[:3]:
             figures = [f for f in _CLAIM.finditer(ev.text) if f.group(3) == unit and f.group(0) != m.group(0)]
             if figures:
-                return f"问题中的说法与报告不符,报告原文为:{compose._end(ev.text)}{state.cites.cite_evidence(ev)}", ev
+                return f"问题中的说法与报告不符,报告原文为:{compose.end_sentence(ev.text)}{state.cites.cite_evidence(ev)}", ev
     return None, None
 
 

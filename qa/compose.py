@@ -49,7 +49,7 @@ def where(doc: Document) -> str:
     return f"{doc.region}({doc.year}年{KIND_LABELS.get(doc.kind, doc.kind)})"
 
 
-def _end(text: str) -> str:
+def end_sentence(text: str) -> str:
     text = text.rstrip("，,；;：: ")
     return text if text.endswith(("。", "！", "？", "”")) else text
 
@@ -64,7 +64,7 @@ def sentences_answer(evidence: list[Evidence], terms: dict[str, float], cites: C
         evs.sort(key=lambda e: e.start)
         line = where(evs[0].doc) + ":"
         for ev in evs:
-            line += _end(trim(ev.text, terms)) + cites.cite_evidence(ev)  # every sentence carries its source
+            line += end_sentence(trim(ev.text, terms)) + cites.cite_evidence(ev)  # every sentence carries its source
         lines.append(line)
     return "\n".join(lines)
 
@@ -107,7 +107,7 @@ def facts_answer(question: str, indicator: str, facts: list[dict], docs: dict[st
         return cites.cite(chunks[f["chunk_id"]], docs[f["doc_id"]], f["sentence"], f["start"], f["end"])
 
     def line(f: dict) -> str:
-        return f"{where(docs[f['doc_id']])}:{_end(_clause(f))}{cite(f)}。"
+        return f"{where(docs[f['doc_id']])}:{end_sentence(_clause(f))}{cite(f)}。"
 
     results = [f for f in unique if f["status"] == "result"]
     goals = [f for f in unique if f["status"] == "goal"]
@@ -157,13 +157,13 @@ def compare_answer(info: QueryInfo, indicator: str | None, facts: list[dict], ev
         if fact:
             doc = docs[fact["doc_id"]]
             mark = cites.cite(chunks[fact["chunk_id"]], doc, fact["sentence"], fact["start"], fact["end"])
-            lines.append(f"{where(doc)}:{_end(_clause(fact))}{mark}。")
+            lines.append(f"{where(doc)}:{end_sentence(_clause(fact))}{mark}。")
             values.append((doc.region, fact["value"], mark))
             continue
         evs = [e for e in evidence if e.doc.doc_id in exact]
         if evs:
             ev = evs[0]
-            lines.append(f"{where(ev.doc)}:{_end(trim(ev.text, terms))}{cites.cite_evidence(ev)}。")
+            lines.append(f"{where(ev.doc)}:{end_sentence(trim(ev.text, terms))}{cites.cite_evidence(ev)}。")
         else:
             lines.append(f"文档中没有找到{region.name}的相关内容。")
     if len(values) >= 2:
