@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import atexit
 import threading
 from pathlib import Path
 from typing import Any, Iterator
@@ -91,6 +92,15 @@ def packaged_gguf() -> str | None:
 
 _CACHE: dict[tuple, BaseChatModel] = {}
 _CACHE_LOCK = threading.Lock()
+
+
+@atexit.register
+def _close_models() -> None:
+    # llama.cpp frees its model in __del__, which fails once the interpreter is half torn down.
+    for model in _CACHE.values():
+        llama = getattr(model, "_llama", None)
+        if llama is not None:
+            llama.close()
 
 
 def chat_model(settings: Settings, backend: str) -> BaseChatModel:
