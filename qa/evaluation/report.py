@@ -95,7 +95,7 @@ def e(value) -> str:
 
 def bar_chart(title: str, groups: list[tuple[str, dict[str, float | None]]], names: list[str]) -> str:
     """Horizontal grouped bars, one group per label, one bar per system; values in 0..1."""
-    label_w, bar_w, bar_h, gap = 130, 320, 14, 10
+    label_w, bar_w, bar_h, gap = 180, 300, 14, 10
     height = 30 + len(groups) * (len(names) * bar_h + gap) + 24
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + bar_w + 70}" height="{height}" role="img" aria-label="{e(title)}">',
              f'<text x="0" y="16" font-size="13" font-weight="bold">{e(title)}</text>']
