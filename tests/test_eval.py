@@ -470,3 +470,16 @@ def test_ncpqa_runner_on_a_tiny_stand_in(make_settings, tmp_path, monkeypatch):
         assert m["hit@5"] == 1.0, name  # two documents: the right chunk is always in the top 5
         assert 0.0 <= m["char_f1"] <= 1.0 and 0.0 <= m["rouge_l"] <= 1.0
     assert "char_f1" in result["ratios"]
+
+
+def test_run_eval_for_the_web_page(seed_index, tmp_path):
+    """qa/ui.py's evaluation page finds `run_eval(index, gold_path)` in qa.evaluation and shows its summary."""
+    from qa.evaluation import run_eval
+
+    small = tmp_path / "small.jsonl"
+    small.write_text("\n".join(l for l in GOLD.read_text(encoding="utf-8").splitlines()
+                               if json.loads(l)["id"] in ("g003", "g078")) + "\n", encoding="utf-8")
+    out = run_eval(seed_index, small, out=tmp_path / "reports")
+    assert out["summary"]["items"] == 2 and "questions" not in out["summary"]
+    assert Path(out["report"]).is_file()
+    json.dumps(out)  # the page renders it as JSON
