@@ -1,6 +1,7 @@
 """Orchestration: which index, which systems, which questions. Used by `qa eval` and by the tests."""
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from datetime import datetime, timezone
@@ -29,7 +30,9 @@ def seed_index(base: Settings, docs_dir: Path | None = None, progress=None) -> I
     from ..ingest import ingest_paths, prune
 
     docs_dir = Path(docs_dir or base.seeds_dir)
-    index = Index(eval_settings(base, "seeds"))
+    same = docs_dir.resolve() == Path(base.seeds_dir).resolve()
+    name = "seeds" if same else "docs-" + hashlib.sha1(str(docs_dir.resolve()).encode()).hexdigest()[:10]
+    index = Index(eval_settings(base, name))  # one index per documents folder: never a mix of two
     results = ingest_paths(index, [docs_dir], progress=progress)
     failed = [f"{r.source}: {r.error}" for r in results if r.status == "failed"]
     if failed:
