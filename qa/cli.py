@@ -205,6 +205,9 @@ def serve(
     run_server(host, port, _settings())
 
 
+from .evaluation.cli import register; register(app)  # noqa: E402,E702
+
+
 def main() -> None:
     app()
 
