@@ -34,20 +34,52 @@ class Evidence:
         return (self.doc.doc_id, self.start)
 
 
+# Parts of speech that carry no content in a question: time words (现在), numerals without digits (几项),
+# pronouns, adverbs, particles, prepositions, conjunctions, modal and auxiliary words.
+_FUNCTION_POS = set("tmrdupcyeoqf")
+
+
+def _content_words(text: str) -> set[str]:
+    import jieba.posseg
+
+    from .lexical import _jieba
+
+    _jieba()
+    keep = set()
+    for word, flag in jieba.posseg.lcut(text):
+        if flag != "eng" and flag[:1] in _FUNCTION_POS and not re.search(r"\d", word):
+            continue
+        keep.add(word.lower())
+    return keep
+
+
 def content_terms(question: str, info: QueryInfo, lexical: LexicalIndex) -> dict[str, float]:
     """The question's content words with IDF weights: region names and years are left to the filters."""
     text = question
     for alias, _ in gazetteer().mentions(question):
         text = text.replace(alias, " ")
     text = _YEAR.sub(" ", text)
+    content = _content_words(text)
     terms = {}
     for tok in tokenize(text):
         if len(tok) == 1 and not tok.isdigit() and tok != "%":
             continue  # single characters say little in Chinese
+        if not any(tok in word or (len(word) >= 2 and word in tok) for word in content):
+            continue  # 现在, 几项, 提了: the question's grammar, not its content
         # A figure the user states may be the wrong one (a false premise): it counts, but only half.
         terms[tok] = lexical.weight(tok) * (0.5 if re.fullmatch(r"[\d.%]+", tok) else 1.0)
     # A token that is part of a longer one says nothing new (出庭 inside 出庭应诉率).
     return {t: w for t, w in terms.items() if not any(t != o and t in o for o in terms)} or terms
+
+
+def _credit(term: str, text: str) -> float:
+    """1 for the term itself; for a longer term, part credit for its character pairs (解决问题 ~ 已解决…问题)."""
+    if term in text:
+        return 1.0
+    if len(term) < 3:
+        return 0.0
+    pairs = [term[i : i + 2] for i in range(len(term) - 1)]
+    return 0.8 * sum(p in text for p in pairs) / len(pairs)
 
 
 def coverage(text: str, terms: dict[str, float], context: str = "") -> float:
@@ -56,7 +88,7 @@ def coverage(text: str, terms: dict[str, float], context: str = "") -> float:
     if not total:
         return 0.0
     text, context = text.lower(), context.lower()
-    return sum(w if t in text else 0.6 * w if t in context else 0.0 for t, w in terms.items()) / total
+    return sum(w * max(_credit(t, text), 0.6 * _credit(t, context)) for t, w in terms.items()) / total
 
 
 def select(hits: list[Hit], question: str, info: QueryInfo, lexical: LexicalIndex, limit: int = 6) -> list[Evidence]:
