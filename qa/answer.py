@@ -244,7 +244,7 @@ def extractive(state: State) -> str:
         lines.append(premise)
         pool = [e for e in pool if e is not used]
     if pool:
-        lines.append(compose.sentences_answer(pool, state.terms, cites, limit))
+        lines.append(compose.sentences_answer(pool, state.terms, cites, limit, keep_figures=info.qtype in ("number", "fact", "yesno")))
     return "\n".join(lines)
 
 

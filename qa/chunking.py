@@ -118,7 +118,8 @@ def chunk_document(doc: Document, paras: list[Para], source_text: str, target: i
             del path[4]  # 「一是…」 labels only its own paragraph
     seen: dict[str, int] = {}
     for chunk in chunks:
-        base = hashlib.sha1(chunk.embed_text(doc).encode()).hexdigest()[:16]
+        # Scoped to the document: two files may share a passage under the same header (reposted notices).
+        base = hashlib.sha1(f"{doc.doc_id}\n{chunk.embed_text(doc)}".encode()).hexdigest()[:16]
         seen[base] = seen.get(base, 0) + 1
         chunk.chunk_id = base if seen[base] == 1 else f"{base}-{seen[base]}"
     return chunks

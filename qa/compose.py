@@ -54,7 +54,7 @@ def end_sentence(text: str) -> str:
     return text if text.endswith(("。", "！", "？", "”")) else text
 
 
-def sentences_answer(evidence: list[Evidence], terms: dict[str, float], cites: Citations, max_items: int) -> str:
+def sentences_answer(evidence: list[Evidence], terms: dict[str, float], cites: Citations, max_items: int, keep_figures: bool = False) -> str:
     """One line per source, each line its trimmed evidence sentences with their citations."""
     groups: dict[str, list[Evidence]] = {}
     for ev in evidence[:max_items]:
@@ -64,7 +64,7 @@ def sentences_answer(evidence: list[Evidence], terms: dict[str, float], cites: C
         evs.sort(key=lambda e: e.start)
         line = where(evs[0].doc) + ":"
         for ev in evs:
-            line += end_sentence(trim(ev.text, terms)) + cites.cite_evidence(ev)  # every sentence carries its source
+            line += end_sentence(trim(ev.text, terms, keep_figures=keep_figures)) + cites.cite_evidence(ev)  # every sentence carries its source
         lines.append(line)
     return "\n".join(lines)
 
@@ -119,7 +119,7 @@ def facts_answer(question: str, indicator: str, facts: list[dict], docs: dict[st
         misses = [f for f in results if not op(f["value"], value)]
         if meets:
             names = "、".join(dict.fromkeys(docs[f["doc_id"]].region for f in meets))
-            out.append(f"{indicator}符合条件的有{names}{''.join(cite(f) for f in meets)}。")
+            out.append(f"{indicator}符合条件的有{names}{''.join(dict.fromkeys(cite(f) for f in meets))}。")
             out += [line(f) for f in meets]
         else:
             out.append(f"没有找到{indicator}符合该条件的记录{''.join(cite(f) for f in results[:3])}。" if results else "")

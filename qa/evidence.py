@@ -115,12 +115,13 @@ def select(hits: list[Hit], question: str, info: QueryInfo, lexical: LexicalInde
     return ranked[:limit]
 
 
-def trim(text: str, terms: dict[str, float], max_len: int = 90) -> str:
-    """Keep the clauses that carry the question's content; a short sentence stays whole."""
+def trim(text: str, terms: dict[str, float], max_len: int = 90, keep_figures: bool = False) -> str:
+    """Keep the clauses that carry the question's content (and, for questions about figures, every clause stating
+    one: 「克拉玛依市位列第40名」 shares no word with 「排第几」); a short sentence stays whole."""
     if len(text) <= max_len:
         return text
     clauses = re.split(r"(?<=[，,；;])", text)
-    kept = [c for c in clauses if coverage(c, terms) > 0 or (_NUMBER.search(_YEAR.sub("", c)) and any(t in c for t in terms))]
+    kept = [c for c in clauses if coverage(c, terms) > 0 or (_NUMBER.search(_YEAR.sub("", c)) and (keep_figures or any(t in c for t in terms)))]
     if not kept:
         return text
     out = "".join(kept).rstrip("，,；;")

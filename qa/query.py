@@ -52,7 +52,7 @@ def analyze(question: str, docs: list[Document]) -> QueryInfo:
             for hit in hits:
                 if hit not in info.regions:
                     info.regions.append(hit)
-        elif len(alias) >= 2 and len(candidates) <= 3 and not _is_common_word(alias, question):
+        elif len(alias) >= 2 and len(candidates) <= 3 and not _is_common_word(alias, question) and _names_a_place(alias, candidates):
             info.unknown_regions.append(candidates[0].name if len(alias) < len(candidates[0].name) else alias)
     info.years = sorted({int(y) for y in _YEAR.findall(question)})
     if _WHICH.search(question):
@@ -84,6 +84,11 @@ def _trim_indicator(name: str) -> str:
 
 # Gazetteer aliases that are also ordinary words in questions about reports.
 _COMMON = {"城区", "郊区", "新区", "矿区", "市区", "开发区", "高新区", "全区", "本区", "新城", "和平", "永安", "长安", "普陀"}
+
+
+def _names_a_place(alias: str, candidates) -> bool:
+    """资源, 延长, 公安 are counties only with their suffix: a bare county name is read as an ordinary word."""
+    return any(c.level != "县区级" or alias in (c.district, c.name) for c in candidates)
 
 
 def _is_common_word(alias: str, question: str) -> bool:

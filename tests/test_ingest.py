@@ -217,3 +217,13 @@ def test_corrections_survive_reingest_and_reach_search(make_settings, copy_seeds
     ingest_paths(index, [folder], force=True)
     assert "兴安盟" not in {d.region for d in index.catalog.documents()}
     assert all(h.doc.region != "兴安盟" for h in search(index, "兴安盟执法人员", k=10))
+
+
+def test_the_same_report_in_two_files_is_indexed_twice_without_collisions(make_settings, copy_seeds):
+    folder = copy_seeds("000")
+    original = next(folder.iterdir())
+    shutil.copy(original, folder / "reposted.txt")  # a reposted notice: same text, same detected header
+    index = Index(make_settings())
+    results = ingest_paths(index, [folder])
+    assert [r.status for r in results] == ["added", "added"], [r.error for r in results]
+    assert len(index.catalog.documents()) == 2

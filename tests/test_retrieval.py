@@ -34,6 +34,8 @@ def test_region_aliases_and_hierarchy(seed_index):
     assert [r.name for r in analyze("赛罕区一网通办", docs).regions] == ["呼和浩特市赛罕区"]
     assert [r.name for r in analyze("米东2019年", docs).regions] == ["乌鲁木齐市米东区"]
     assert [r.name for r in analyze("兴安的执法人员", docs).regions] == ["兴安盟"]
+    for ordinary in ("人力资源社会保障部的通知", "延长春节假期", "公安部交通管理局"):  # 资源县, 延长县, 公安县
+        assert analyze(ordinary, docs).unknown_regions == [], ordinary
     info = analyze("上海市2023年的法治政府建设", docs)
     assert info.regions == [] and info.unknown_regions == ["上海市"] and info.years == [2023]
     # A province-level name matches its cities and districts too.
