@@ -115,7 +115,7 @@ class Index:
         old_ids = self.catalog.chunk_ids_for_source(src.source)
         new_ids = [c.chunk_id for c in chunks]
         embedded = self._add_vectors(src.source, chunks, by_doc, progress)
-        tokens = {c.chunk_id: tokenize(c.embed_text(by_doc[c.doc_id])) for c in chunks}
+        tokens = {c.chunk_id: tokenize(c.search_text(by_doc[c.doc_id])) for c in chunks}
         self.catalog.replace_source(src, documents, chunks, tokens, facts or [])
         stale = sorted(old_ids - set(new_ids))
         if stale:

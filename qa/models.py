@@ -56,10 +56,16 @@ class Chunk:
 
     def embed_text(self, doc: Document) -> str:
         """What gets embedded: a short context header so a paragraph that never names its region is still found by it."""
-        header = f"{doc.region} {doc.year or ''}年 {KIND_LABELS.get(doc.kind, doc.kind)} · {doc.title}"
+        # Region, year and kind say what the title says; the innermost heading says what the path says. A short
+        # header keeps the text inside the embedder's cheaper length bucket (indexing is embedding-bound).
+        header = f"{doc.region} {doc.year or ''}年{KIND_LABELS.get(doc.kind, doc.kind)}"
         if self.section:
-            header += f" · {self.section}"
+            header += f" · {self.section.split(' > ')[-1]}"
         return f"{header}\n{self.text}"
+
+    def search_text(self, doc: Document) -> str:
+        """What BM25 indexes: the full context (title, whole heading path) costs nothing there."""
+        return f"{doc.region} {doc.year or ''}年 {KIND_LABELS.get(doc.kind, doc.kind)} {doc.title} {self.section}\n{self.text}"
 
 
 @dataclass
