@@ -483,3 +483,16 @@ def test_run_eval_for_the_web_page(seed_index, tmp_path):
     assert out["summary"]["items"] == 2 and "questions" not in out["summary"]
     assert Path(out["report"]).is_file()
     json.dumps(out)  # the page renders it as JSON
+
+
+def test_evaluation_index_is_rebuilt_when_ingestion_code_changes(make_settings, monkeypatch):
+    """An index skips unchanged files, so after a change to chunking the eval index must re-ingest (force)."""
+    from qa.evaluation import run
+    from qa.index import Index
+
+    index = Index(make_settings())
+    assert run.stale(index)
+    run.mark_fresh(index)
+    assert not run.stale(index)
+    monkeypatch.setattr(run, "INGEST_MODULES", run.INGEST_MODULES + ("retrieval",))  # as if the code had changed
+    assert run.stale(index)

@@ -60,8 +60,10 @@ def source_of(docid: str) -> str:
     return f"ncpqa/{docid}.txt"
 
 
-def ingest(index, rows: list[dict], progress=None, log=None) -> dict:
-    """Each distinct document once, through the product's loader (as if a user uploaded it as .txt)."""
+def ingest(index, rows: list[dict], progress=None, log=None, force: bool = False) -> dict:
+    """Each distinct document once, through the product's loader (as if a user uploaded it as .txt).
+
+    force: re-read unchanged files too (the ingestion code changed); vectors still come from the cache."""
     from ..ingest import ingest_source
     from ..loaders import LoadError, load_bytes
 
@@ -73,7 +75,7 @@ def ingest(index, rows: list[dict], progress=None, log=None) -> dict:
         stats["documents"] += 1
         try:
             src = load_bytes(r["context"].encode("utf-8"), f"{r['docid']}.txt", source_of(r["docid"]))
-            res = ingest_source(index, src, progress=progress)
+            res = ingest_source(index, src, force=force, progress=progress)
             stats["unchanged" if res.status == "unchanged" else "added"] += 1
         except (LoadError, ValueError, sqlite3.IntegrityError) as exc:
             # IntegrityError: chunk ids are hashes of the chunk's embed text only, so a passage that another file

@@ -25,6 +25,30 @@ def eval_settings(base: Settings, name: str) -> Settings:
     return base.model_copy(update={"data_dir": base.data_dir / "eval" / name, "embed_cache": base.embed_cache_path, "collection": f"eval_{name}"})
 
 
+# The modules whose code decides what a file becomes in the index. The index skips a file whose bytes are
+# unchanged, so after a change to any of these an evaluation index would silently keep the old chunks.
+INGEST_MODULES = ("loaders", "segment", "chunking", "facts", "gazetteer", "lexical", "models", "index", "catalog", "ingest", "embeddings")
+
+
+def ingest_fingerprint(settings: Settings) -> str:
+    h = hashlib.sha1()
+    for name in INGEST_MODULES:
+        path = PROJECT_ROOT / "qa" / f"{name}.py"
+        h.update(path.read_bytes() if path.is_file() else name.encode())
+    h.update(f"{settings.chunk_target}/{settings.chunk_max}/{settings.embed_model}".encode())
+    return h.hexdigest()[:16]
+
+
+def stale(index: Index) -> bool:
+    """True when the index was built by other ingestion code than this; the caller re-ingests with force."""
+    marker = index.settings.data_dir / "ingest.fingerprint"
+    return not marker.is_file() or marker.read_text().strip() != ingest_fingerprint(index.settings)
+
+
+def mark_fresh(index: Index) -> None:
+    (index.settings.data_dir / "ingest.fingerprint").write_text(ingest_fingerprint(index.settings) + "\n")
+
+
 def seed_index(base: Settings, docs_dir: Path | None = None, progress=None) -> Index:
     """The seeds in their own index, so the figures never depend on what else a user has uploaded."""
     from ..ingest import ingest_paths, prune
@@ -33,11 +57,12 @@ def seed_index(base: Settings, docs_dir: Path | None = None, progress=None) -> I
     same = docs_dir.resolve() == Path(base.seeds_dir).resolve()
     name = "seeds" if same else "docs-" + hashlib.sha1(str(docs_dir.resolve()).encode()).hexdigest()[:10]
     index = Index(eval_settings(base, name))  # one index per documents folder: never a mix of two
-    results = ingest_paths(index, [docs_dir], progress=progress)
+    results = ingest_paths(index, [docs_dir], force=stale(index), progress=progress)
     failed = [f"{r.source}: {r.error}" for r in results if r.status == "failed"]
     if failed:
         raise RuntimeError("could not index the evaluation documents:\n  " + "\n  ".join(failed))
     prune(index, [docs_dir])
+    mark_fresh(index)
     return index
 
 
@@ -80,7 +105,9 @@ def run_ncpqa(base: Settings, limit: int | None = None, k: int = 5, backend: str
     name = f"ncpqa-{limit or 'all'}"
     index = Index(eval_settings(base, name))
     t0 = time.perf_counter()
-    stats = ncpqa.ingest(index, rows, progress=ingest_progress, log=log)
+    stats = ncpqa.ingest(index, rows, progress=ingest_progress, log=log, force=stale(index))
+    if not stats["failed"]:
+        mark_fresh(index)
     ingest_s = time.perf_counter() - t0
     systems = [Ours(index, backend)]
     if baseline:
