@@ -15,6 +15,7 @@ import hmac
 import html
 import json
 import logging
+import math
 import os
 import re
 import shutil
@@ -40,6 +41,7 @@ from .feedback import FeedbackStore, feedback_path, parse_rating  # noqa: E402
 from .index import Index, IndexUnavailable  # noqa: E402
 from .loaders import FORMATS, LoadError  # noqa: E402
 from .models import KIND_LABELS, Document  # noqa: E402
+from .ratelimit import RateLimiter, client_id  # noqa: E402
 from .settings import Settings, get_settings  # noqa: E402
 
 log = logging.getLogger("qa.api")
@@ -271,6 +273,26 @@ def create_app(settings: Settings | None = None, index: Index | None = None, wit
                 if too_big:
                     return _error(413, "too_large", f"请求太大: 上限 {limit // 1048576} MB (request body too large)")
         return await call_next(request)
+
+    # -- one token bucket per API key, so one client cannot starve the others
+    if settings.rate_limit > 0:
+        limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
+
+        @app.middleware("http")
+        async def _rate_limit(request: Request, call_next):
+            if not request.url.path.startswith("/api/") or request.method == "OPTIONS":
+                return await call_next(request)
+            key = _header_key(request)
+            # Without auth anyone can invent keys, so only a valid key earns its own bucket.
+            known = key if services.auth_enabled and services.key_ok(key) else None
+            decision = limiter.hit(client_id(known, request.client.host if request.client else None))
+            headers = {"X-RateLimit-Limit": f"{settings.rate_limit:g}/min", "X-RateLimit-Remaining": str(decision.remaining)}
+            if not decision.allowed:
+                headers["Retry-After"] = str(max(1, math.ceil(decision.retry_after)))
+                return _error(429, "rate_limited", f"请求过于频繁,请 {headers['Retry-After']} 秒后再试 (rate limit: {settings.rate_limit:g} requests/min per key)", headers)
+            response = await call_next(request)
+            response.headers.update(headers)
+            return response
 
     # -- the UI pages need a key too when keys are set (kept in a cookie after ?key= or the login form)
     @app.middleware("http")

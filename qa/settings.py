@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     cors_origins: str = ""
     max_upload_mb: int = 20
     max_question_chars: int = 2000
+    # Requests per minute per API key (per address when no keys are set) on /api/*; 0 turns the limiter off.
+    rate_limit: float = 120.0
+    rate_burst: int = 30
 
     @property
     def chroma_dir(self) -> Path:

@@ -37,7 +37,8 @@ def make_settings(tmp_path, embed_cache):
 
 @pytest.fixture(scope="session")
 def seed_settings(tmp_path_factory, embed_cache) -> Settings:
-    return Settings(data_dir=tmp_path_factory.mktemp("seedindex"), embed_cache=embed_cache)
+    # Many tests share this index's servers from one address: the limiter has tests of its own.
+    return Settings(data_dir=tmp_path_factory.mktemp("seedindex"), embed_cache=embed_cache, rate_limit=0)
 
 
 @pytest.fixture(scope="session")

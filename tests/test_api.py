@@ -63,6 +63,7 @@ def secure_settings(tmp_path_factory, embed_cache) -> Settings:
         admin_keys=ADMIN,
         cors_origins=PORTAL,
         max_upload_mb=1,
+        rate_limit=0,
     )
 
 
@@ -362,3 +363,39 @@ def test_multipart_upload_uses_field_file(secure):
     assert r.status_code == 201
     doc_id = r.json()["documents"][0]["doc_id"]
     assert secure.delete(f"/api/documents/{doc_id}", headers={"X-API-Key": ADMIN}).status_code == 200
+
+
+# ---------------------------------------------------------------- rate limiting
+
+def test_rate_limit_per_key_does_not_starve_other_keys(seed_index, seed_settings):
+    settings = seed_settings.model_copy(update={"api_keys": "key-a,key-b", "rate_limit": 6.0, "rate_burst": 3})
+    with ServerThread(create_app(settings, seed_index, with_ui=False)) as server, httpx.Client(base_url=server.url, timeout=60) as c:
+        a = [c.get("/api/documents", headers={"X-API-Key": "key-a"}) for _ in range(4)]
+        assert [r.status_code for r in a] == [200, 200, 200, 429]
+        assert a[0].headers["X-RateLimit-Remaining"] == "2"
+        limited = a[3]
+        assert limited.json()["error"] == "rate_limited" and "请求过于频繁" in limited.json()["message"]
+        assert 1 <= int(limited.headers["Retry-After"]) <= 10  # 6/min: one token every 10 s
+        # Another key has its own bucket; the limit holds for the bearer form of the same key too.
+        assert c.get("/api/documents", headers={"Authorization": "Bearer key-b"}).status_code == 200
+        assert c.get("/api/documents", headers={"Authorization": "Bearer key-a"}).status_code == 429
+        # Health checks and pages are not limited; a wrong key is still a 401, not a 429.
+        assert c.get("/healthz").status_code == 200
+        assert c.get("/api/documents", headers={"X-API-Key": "nope"}).status_code == 401
+
+
+def test_rate_limiter_refills_and_forgets_idle_clients():
+    from qa.ratelimit import RateLimiter, client_id
+
+    now = [0.0]
+    limiter = RateLimiter(per_minute=60, burst=2, clock=lambda: now[0], max_clients=3)
+    assert [limiter.hit("a").allowed for _ in range(3)] == [True, True, False]
+    assert limiter.hit("a").retry_after == pytest.approx(1.0)
+    now[0] += 1.0
+    assert limiter.hit("a").allowed and not limiter.hit("a").allowed
+    for c in "bcde":
+        limiter.hit(c)
+    now[0] += 10
+    limiter.hit("f")  # over max_clients: refilled buckets are dropped
+    assert len(limiter._buckets) <= 3
+    assert client_id("secret", "1.2.3.4") != client_id("other", "1.2.3.4") and "secret" not in client_id("secret", None)
