@@ -149,8 +149,11 @@ class Services:
         from .llm import available_backends
 
         stats = self.index.stats()
+        vectors = self.index.vector_health()
         return {
-            "status": "ok",
+            "status": "ok" if vectors["reachable"] and vectors["consistent"] else "degraded",
+            "vectors": vectors,
+            "catalog_version": stats.get("version"),
             "documents": stats.get("documents"),
             "chunks": stats.get("chunks"),
             "files": stats.get("files"),
@@ -300,7 +303,7 @@ def create_app(settings: Settings | None = None, index: Index | None = None, wit
         if not services.auth_enabled:
             return await call_next(request)
         path = request.url.path
-        if path.startswith("/api/") or path in ("/healthz", "/login", "/docs", "/openapi.json", "/docs/oauth2-redirect"):
+        if path.startswith("/api/") or path in ("/healthz", "/readyz", "/login", "/docs", "/openapi.json", "/docs/oauth2-redirect"):
             return await call_next(request)
         query_key = request.query_params.get("key")
         if query_key and services.key_ok(query_key):
@@ -424,6 +427,12 @@ def _add_api_routes(app: FastAPI, services: Services) -> None:
     def healthz():
         """Liveness and runtime status (no key needed): documents, chunks, embedding model, backend."""
         return services.status()
+
+    @app.get("/readyz", tags=["status"])
+    def readyz():
+        """Readiness for a load balancer: 503 while the vector store is unreachable or out of step with the catalogue."""
+        status = services.status()
+        return JSONResponse(status, status_code=200 if status["status"] == "ok" else 503)
 
     @app.post("/api/ask", tags=["ask"], dependencies=[Depends(require_key)])
     def api_ask(req: AskRequest):

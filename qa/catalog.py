@@ -115,9 +115,16 @@ class Catalog:
             return [Chunk(*r) for r in self._query(f"SELECT {cols} FROM chunks WHERE doc_id=? ORDER BY ord", (doc_id,))]
         return [Chunk(*r) for r in self._query(f"SELECT {cols} FROM chunks ORDER BY doc_id, ord")]
 
-    def chunk_tokens(self) -> tuple[list[str], list[list[str]]]:
-        rows = self._query("SELECT chunk_id, tokens FROM chunks ORDER BY rowid")
-        return [r[0] for r in rows], [json.loads(r[1]) for r in rows]
+    def chunk_tokens(self) -> tuple[int, list[str], list[list[str]]]:
+        """Every chunk's tokens and the version they belong to, read in one snapshot (other processes may write)."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                version = self.version()
+                rows = self._db.execute("SELECT chunk_id, tokens FROM chunks ORDER BY rowid").fetchall()
+            finally:
+                self._db.execute("COMMIT")
+        return version, [r[0] for r in rows], [json.loads(r[1]) for r in rows]
 
     def chunk_ids_for_source(self, source: str) -> set[str]:
         rows = self._query("SELECT c.chunk_id FROM chunks c JOIN documents d USING(doc_id) WHERE d.source=?", (source,))

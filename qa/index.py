@@ -97,13 +97,11 @@ class Index:
             version = self.catalog.version()
             if self._lexical and self._lexical[1] == version:
                 return self._lexical[0]
-            loaded = LexicalIndex.load(self.settings.lexical_dir)
-            if loaded and loaded[1] == version:
-                self._lexical = loaded
-                return loaded[0]
-            ids, tokens = self.catalog.chunk_tokens()
-            lexical = LexicalIndex(ids, tokens)
-            lexical.save(self.settings.lexical_dir, version)
+            lexical = LexicalIndex.load(self.settings.lexical_dir, version)
+            if lexical is None:
+                version, ids, tokens = self.catalog.chunk_tokens()  # the version these tokens really are
+                lexical = LexicalIndex(ids, tokens)
+                lexical.save(self.settings.lexical_dir, version)
             self._lexical = (lexical, version)
             return lexical
 
@@ -201,6 +199,21 @@ class Index:
             data_dir=str(self.settings.data_dir),
         )
         return stats
+
+    def vector_health(self) -> dict:
+        """Can the vector store be reached, and does it hold a vector for every catalogued chunk?
+
+        Fewer vectors than chunks means this process's catalogue and the Chroma it talks to have diverged
+        (e.g. a replica pointed at another server): answers would silently lose their dense half.
+        """
+        chunks = self.catalog.stats()["chunks"]
+        try:
+            vectors = self.collection.count()
+        except Exception as exc:
+            with self._lock:
+                self._vectorstore = None  # reconnect on the next request
+            return {"reachable": False, "error": str(exc)[:200], "vectors": None, "chunks": chunks, "consistent": None}
+        return {"reachable": True, "vectors": vectors, "chunks": chunks, "consistent": vectors >= chunks}
 
 
 def open_index(settings: Settings) -> Index:

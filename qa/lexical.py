@@ -9,6 +9,7 @@ import re
 import shutil
 import tempfile
 import threading
+import time
 from functools import lru_cache
 from pathlib import Path
 
@@ -73,36 +74,56 @@ class LexicalIndex:
         """How telling a token is; one the corpus never uses is as telling as the rarest."""
         return self.idf.get(token, math.log((len(self.ids) + 1) / 0.5))
 
-    def save(self, folder: Path, version: int) -> None:
-        """Write to a temporary folder, then swap it in: a crash leaves the old index readable."""
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".bm25-"))
-        try:
-            if self.ids:
-                self.bm25.save(str(tmp), show_progress=False)
-            (tmp / "ids.json").write_text(json.dumps({"version": version, "ids": self.ids, "idf": self.idf}, ensure_ascii=False))
-            old = folder.with_name(folder.name + ".old")
-            if folder.exists():
-                os.replace(folder, old)
-            os.replace(tmp, folder)
-            shutil.rmtree(old, ignore_errors=True)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+    # Snapshots are immutable folders named by the catalogue version (bm25/v<version>), so replicas
+    # sharing one data folder never read a folder another process is replacing.
+    def save(self, root: Path, version: int) -> None:
+        """Write a snapshot for this catalogue version (once; the first writer wins) and drop older ones."""
+        root.mkdir(parents=True, exist_ok=True)
+        target = root / f"v{version}"
+        if not target.exists():
+            tmp = Path(tempfile.mkdtemp(dir=root, prefix=".tmp-"))
+            try:
+                if self.ids:
+                    self.bm25.save(str(tmp), show_progress=False)
+                (tmp / "ids.json").write_text(json.dumps({"version": version, "ids": self.ids, "idf": self.idf}, ensure_ascii=False))
+                os.rename(tmp, target)
+            except OSError:
+                pass  # another process published this version first; theirs is identical
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+        _prune(root, version)
 
     @classmethod
-    def load(cls, folder: Path) -> tuple["LexicalIndex", int] | None:
+    def load(cls, root: Path, version: int) -> "LexicalIndex | None":
+        """The snapshot for this catalogue version, or None when there is none (or it vanished mid-read)."""
+        folder = root / f"v{version}"
         try:
             meta = json.loads((folder / "ids.json").read_text())
-        except (OSError, ValueError):
-            return None
-        import bm25s
+            import bm25s
 
-        self = cls.__new__(cls)
-        self.ids = meta["ids"]
-        self.position = {cid: i for i, cid in enumerate(self.ids)}
-        self.idf = meta.get("idf", {})
-        if self.ids:
-            self.bm25 = bm25s.BM25.load(str(folder), show_progress=False)
+            self = cls.__new__(cls)
+            self.ids = meta["ids"]
+            self.position = {cid: i for i, cid in enumerate(self.ids)}
+            self.idf = meta.get("idf", {})
+            self.bm25 = bm25s.BM25.load(str(folder), show_progress=False) if self.ids else bm25s.BM25()
+        except Exception:  # missing, pruned by a newer writer, or damaged: the caller rebuilds from the catalogue
+            return None
+        if meta.get("version") != version:
+            return None
+        return self
+
+
+def _prune(root: Path, keep: int) -> None:
+    """Remove snapshots older than `keep` (and the single-folder layout of earlier releases)."""
+    for entry in root.iterdir():
+        if entry.name.startswith(".tmp-"):
+            if time.time() - entry.stat().st_mtime > 3600:  # left by a crashed writer
+                shutil.rmtree(entry, ignore_errors=True)
+            continue  # another process may be writing it
+        number = entry.name[1:]
+        if entry.name.startswith("v") and number.isdigit() and int(number) >= keep:
+            continue
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
         else:
-            self.bm25 = bm25s.BM25()
-        return self, int(meta["version"])
+            entry.unlink(missing_ok=True)

@@ -54,3 +54,90 @@ def test_ingest_and_search_against_a_chroma_server(make_settings, copy_seeds, ch
     fresh = Index(settings)
     with pytest.raises(IndexUnavailable):
         search(fresh, "米东区调解成功率", k=1)
+
+
+# ---------------------------------------------------------------- replicas over HTTP
+
+ALTAY = """阿勒泰市2024年法治政府建设情况报告
+
+一、主要工作成效
+
+2024年,阿勒泰市全面推进严格规范公正文明执法,共开展行政执法案卷评查3次,评查案卷126卷。
+阿勒泰市深化普法宣传,组织宪法宣传周活动42场。
+"""
+ADMIN = "admin-replica-key"
+
+
+def _start_replica(settings, chroma_url: str, tmp_path, name: str):
+    import os
+
+    port = free_port()
+    env = dict(os.environ, QA_DATA_DIR=str(settings.data_dir), QA_EMBED_CACHE=str(settings.embed_cache), QA_CHROMA_URL=chroma_url,
+               QA_ADMIN_KEYS=ADMIN, QA_RATE_LIMIT="0", QA_HOST="127.0.0.1", QA_PORT=str(port))
+    log = open(tmp_path / f"{name}.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "qa.cli", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    wait_for_port(port, proc, 180)
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def _restart_chroma(path: Path, port: int):
+    proc = subprocess.Popen([_chroma_binary(), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for_port(port, proc, 60)
+    return proc
+
+
+@pytest.mark.server
+@pytest.mark.slow
+def test_two_replicas_share_one_index_and_survive_chroma_restarts(make_settings, copy_seeds, chroma_server, tmp_path):
+    import httpx
+
+    url, chroma = chroma_server
+    settings = make_settings(chroma_url=url)
+    ingest_paths(Index(settings), [copy_seeds("004")])
+    a_proc, a = _start_replica(settings, url, tmp_path, "a")
+    b_proc, b = _start_replica(settings, url, tmp_path, "b")
+    try:
+        with httpx.Client(timeout=120, headers={"X-API-Key": ADMIN}) as http:
+            def top(base: str, q: str) -> dict:
+                r = http.get(f"{base}/api/search", params={"q": q, "k": 3})
+                assert r.status_code == 200, r.text
+                return r.json()["results"][0]
+
+            assert "阿勒泰" not in top(b, "阿勒泰市行政执法案卷评查")["text"]
+            # A write through one replica is seen by the other on its next request (BM25 and vectors alike).
+            up = http.post(f"{a}/api/documents", files={"file": ("altay.txt", ALTAY.encode(), "text/plain")})
+            assert up.status_code == 201, up.text
+            hit = top(b, "阿勒泰市行政执法案卷评查")
+            assert "评查案卷126卷" in hit["text"] and hit["dense"] > 0 and hit["bm25"] > 0
+            doc_id = up.json()["documents"][0]["doc_id"]
+            assert http.delete(f"{b}/api/documents/{doc_id}").status_code == 200
+            assert "阿勒泰" not in top(a, "阿勒泰市行政执法案卷评查")["text"]
+            health = http.get(f"{a}/healthz").json()
+            assert health["vectors"]["consistent"] and health["catalog_version"] == http.get(f"{b}/healthz").json()["catalog_version"]
+            # BM25 lives beside the shared catalogue as one immutable snapshot per catalogue version; old ones are pruned.
+            assert [p.name for p in settings.lexical_dir.iterdir() if not p.name.startswith(".")] == [f"v{health['catalog_version']}"]
+
+            # The Chroma server goes away: clear 503s, liveness stays up, readiness says not ready.
+            chroma.terminate()
+            chroma.wait(timeout=20)
+            down = http.get(f"{a}/api/search", params={"q": "米东区调解成功率"})
+            assert down.status_code == 503 and down.json()["error"] == "index_unavailable"
+            assert http.post(f"{b}/api/ask", json={"question": "米东区调解成功率是多少?"}).status_code == 503
+            assert http.get(f"{a}/healthz").status_code == 200 and http.get(f"{a}/readyz").status_code == 503
+
+            # It comes back on the same address: both replicas recover without a restart.
+            port = int(url.rsplit(":", 1)[1])
+            chroma_server_path = tmp_path / "server"
+            restarted = _restart_chroma(chroma_server_path, port)
+            try:
+                for base in (a, b):
+                    assert "调解成功率100%" in top(base, "米东区调解成功率")["text"]
+                    assert http.get(f"{base}/readyz").status_code == 200
+            finally:
+                restarted.terminate()
+                restarted.wait(timeout=20)
+    finally:
+        for proc in (a_proc, b_proc):
+            proc.terminate()
+            proc.wait(timeout=30)
