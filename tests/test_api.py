@@ -175,6 +175,8 @@ def test_documents_list_and_view(client):
         ({"question": "   "}, 400, "bad_question"),
         ({"question": "?!。"}, 400, "bad_question"),
         ({"question": "问" * 5000}, 400, "bad_question"),
+        ({"question": "法治" * 5000}, 400, "bad_question"),  # 10,000 characters
+        ({"question": "😀🙏🎉"}, 400, "bad_question"),
         ({}, 422, "invalid_request"),
         ({"question": ANCHOR, "year": 1800}, 422, "invalid_request"),
         ({"question": ANCHOR, "kind": "poem"}, 422, "invalid_request"),
@@ -186,6 +188,27 @@ def test_bad_questions_are_clear_4xx(client, body, status, code):
     r = client.post("/api/ask", json=body)
     assert r.status_code == status, r.text
     assert r.json()["error"] == code and r.json()["message"]
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Which regions reached 100% attendance of administrative heads in court?",
+        "克拉玛依 mediation success rate 是多少?",
+        "'; DROP TABLE chunks; --",
+        "1 OR 1=1; SELECT * FROM documents",
+        "<script>alert(1)</script>克拉玛依人民调解成功率",
+        "{{7*7}} ${jndi:ldap://x} 新乡市",
+    ],
+)
+def test_odd_questions_get_an_answer_or_a_refusal_and_change_nothing(client, question):
+    before = client.get("/api/documents").json()["stats"]
+    r = client.post("/api/ask", json={"question": question})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["refused"] or body["citations"]
+    assert "<script>" not in body["answer"]  # never echoed back as markup
+    assert client.get("/api/documents").json()["stats"] == before
 
 
 def test_bad_requests_are_json(client):
