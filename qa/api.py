@@ -39,6 +39,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException  # noqa
 
 from .feedback import FeedbackStore, feedback_path, parse_rating  # noqa: E402
 from .index import Index, IndexUnavailable  # noqa: E402
+from .ingest import UPLOAD_DIR  # noqa: E402
 from .loaders import FORMATS, LoadError  # noqa: E402
 from .models import KIND_LABELS, Document  # noqa: E402
 from .ratelimit import RateLimiter, client_id  # noqa: E402
@@ -48,7 +49,6 @@ log = logging.getLogger("qa.api")
 
 KEY_COOKIE = "qa_key"
 JSON_BODY_LIMIT = 1 << 20  # 1 MiB for JSON requests (questions are limited separately by max_question_chars)
-UPLOAD_DIR = "uploads"
 
 
 # ---------------------------------------------------------------- errors

@@ -54,7 +54,7 @@ class Catalog:
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(SCHEMA)
         except sqlite3.DatabaseError as exc:
-            raise CatalogError(f"索引目录已损坏: {path} ({exc}). 删除该目录后运行 `qa ingest` 重建。") from exc
+            raise CatalogError(f"索引目录已损坏: {path} ({exc}). 运行 `qa rebuild` 从 seeds/ 和保存的上传原件重建 (旧文件移到 broken-*/,不会删除)。 Run `qa rebuild`.") from exc
         self._lock = threading.RLock()
 
     @contextmanager

@@ -83,6 +83,20 @@ def ingest(
 
 
 @app.command()
+def rebuild(as_json: bool = typer.Option(False, "--json")):
+    """Rebuild a lost or damaged index from the seeds folder and the stored uploads (the old stores are moved aside, not deleted)."""
+    from .rebuild import rebuild as rebuild_index
+
+    report = rebuild_index(_settings())
+    if as_json:
+        _print_json(report)
+    else:
+        console.print(report)
+    if report["failed"]:
+        raise typer.Exit(1)
+
+
+@app.command()
 def docs(as_json: bool = typer.Option(False, "--json")):
     """The indexed documents and their metadata."""
     documents = _index().catalog.documents()

@@ -14,6 +14,7 @@ from .segment import segment
 from .settings import PROJECT_ROOT
 
 SIDECAR = "metadata.yaml"
+UPLOAD_DIR = "uploads"  # under the data dir: uploaded originals, content-addressed (<sha256>/<name>)
 
 
 def expand(paths: list[Path]) -> list[Path]:

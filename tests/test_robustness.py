@@ -105,7 +105,7 @@ def test_sigkill_mid_ingest_leaves_old_or_new_never_half(make_settings, copy_see
 def test_corrupt_catalogue_gives_a_clear_error(tmp_path):
     path = tmp_path / "catalog.sqlite"
     path.write_bytes(b"this is not a database" * 100)
-    with pytest.raises(CatalogError, match="qa ingest"):
+    with pytest.raises(CatalogError, match="qa rebuild"):
         Catalog(path)
 
 
@@ -152,3 +152,40 @@ def test_a_document_that_tries_prompt_injection_is_only_data(make_settings, tmp_
     answer = ask(index, question, backend="openai")
     assert answer.verification["llm_fallback"] is True
     assert system_prompt[:12] not in answer.text and "100%" in answer.text
+
+
+# ---------------------------------------------------------------- rebuilding a lost or damaged index
+
+def test_rebuild_restores_seeds_uploads_and_corrections(make_settings, copy_seeds):
+    from qa.api import Services
+    from qa.feedback import FeedbackStore, feedback_path
+    from qa.ingest import correct_document
+    from qa.rebuild import rebuild
+    from qa.retrieval import search
+
+    settings = make_settings(seeds_dir=copy_seeds("004"))
+    index = Index(settings)
+    ingest_paths(index, [settings.seeds_dir])
+    Services(settings, index, FeedbackStore(feedback_path(settings))).upload(INJECTED.encode("utf-8"), "altay.txt")
+    seed_doc = next(d for d in index.catalog.documents() if "米东" in (d.region or ""))
+    correct_document(index, seed_doc.doc_id, {"year": 2018})
+    before = {d.doc_id: (d.region, d.year) for d in index.catalog.documents()}
+
+    # Readable but to be rebuilt (e.g. the vectors were lost): everything comes back, the correction too.
+    report = rebuild(settings)
+    assert report["failed"] == [] and report["corrections"] == 1
+    assert (Path(report["moved_aside"]) / "catalog.sqlite").exists()
+    assert {d.doc_id: (d.region, d.year) for d in Index(settings).catalog.documents()} == before
+
+    # Damaged beyond reading: a clear error first, then the rebuild brings back the seeds and the upload.
+    settings.catalog_path.write_bytes(b"not a database" * 1000)
+    for suffix in ("-wal", "-shm"):
+        settings.catalog_path.with_name(settings.catalog_path.name + suffix).unlink(missing_ok=True)
+    with pytest.raises(CatalogError, match="qa rebuild"):
+        Index(settings)
+    report = rebuild(settings)
+    assert report["corrections"] == "unreadable (lost)" and report["failed"] == []
+    rebuilt = Index(settings)
+    assert set(before) == {d.doc_id for d in rebuilt.catalog.documents()}
+    hit = search(rebuilt, "阿勒泰市行政复议案件办结率", k=1)[0]
+    assert hit.doc.source.startswith("uploads/") and "96.5%" in hit.chunk.text

@@ -1,0 +1,93 @@
+"""`qa rebuild`: make a new index from `seeds/` and the stored upload originals when the old one is lost or damaged.
+
+Nothing is deleted: the old catalogue, BM25 snapshots and embedded Chroma are moved into
+`<data_dir>/broken-<time>/`. The upload originals (`<data_dir>/uploads/<sha256>/<name>`), the embedding cache
+and the feedback store stay where they are; the cache makes the rebuild fast. Corrections made in the UI are
+carried over when the old catalogue can still be read.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import time
+from pathlib import Path, PurePosixPath
+
+from .index import Index, IngestResult
+from .ingest import UPLOAD_DIR, ingest_paths, ingest_source
+from .loaders import LoadError, load_path
+from .settings import Settings
+
+
+def read_corrections(catalog_path: Path) -> list[tuple[str, int, dict]] | None:
+    """The user's corrections from a catalogue that may be damaged; None when they cannot be read."""
+    if not catalog_path.exists():
+        return []
+    try:
+        with sqlite3.connect(f"file:{catalog_path}?mode=ro", uri=True) as db:
+            rows = db.execute("SELECT source, ord, fields FROM corrections").fetchall()
+        return [(source, ord_, json.loads(fields)) for source, ord_, fields in rows]
+    except (sqlite3.DatabaseError, ValueError):
+        return None
+
+
+def move_aside(settings: Settings) -> Path | None:
+    """Move the derived stores out of the way (not delete them): a rebuild must never lose anything."""
+    parts = [settings.catalog_path, *(settings.catalog_path.with_name(settings.catalog_path.name + s) for s in ("-wal", "-shm")), settings.lexical_dir]
+    if not settings.chroma_url:
+        parts.append(settings.chroma_dir)
+    present = [p for p in parts if p.exists()]
+    if not present:
+        return None
+    backup = settings.data_dir / f"broken-{time.strftime('%Y%m%d-%H%M%S')}"
+    backup.mkdir(parents=True, exist_ok=True)
+    if settings.chroma_dir in present:
+        _release_embedded_chroma(settings.chroma_dir)
+    for part in present:
+        shutil.move(str(part), str(backup / part.name))
+    return backup
+
+
+def _release_embedded_chroma(path: Path) -> None:
+    """chromadb keeps one open store per directory for the life of the process (keyed by the path string, no
+    public way to drop it); a moved directory must not be written through that store again."""
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    system = SharedSystemClient._identifier_to_system.pop(str(path), None)
+    SharedSystemClient._identifier_to_refcount.pop(str(path), None)
+    if system is not None:
+        system.stop()
+
+
+def stored_uploads(settings: Settings) -> list[tuple[Path, str]]:
+    """Each kept original with the source key the upload gave it (so deleting it later still removes the file)."""
+    root = settings.data_dir / UPLOAD_DIR
+    if not root.is_dir():
+        return []
+    return [(path, str(PurePosixPath(UPLOAD_DIR, path.parent.name, path.name))) for path in sorted(root.glob("*/*"))
+            if path.is_file() and not path.name.endswith(".part")]
+
+
+def rebuild(settings: Settings, progress=None) -> dict:
+    corrections = read_corrections(settings.catalog_path)
+    backup = move_aside(settings)
+    index = Index(settings)
+    for source, ord_, fields in corrections or []:
+        index.catalog.add_correction(source, ord_, fields)
+    results = ingest_paths(index, [settings.seeds_dir], progress=progress)
+    for path, source in stored_uploads(settings):
+        try:
+            results.append(ingest_source(index, load_path(path, source), progress=progress))
+        except LoadError as exc:
+            results.append(IngestResult(source, "failed", error=str(exc)))
+    orphans = index.gc() if settings.chroma_url else 0  # a shared server may hold vectors of chunks that are gone
+    stats = index.catalog.stats()
+    return {
+        "moved_aside": str(backup) if backup else None,
+        "corrections": "unreadable (lost)" if corrections is None else len(corrections),
+        "files": len(results),
+        "failed": [r.to_dict() for r in results if r.status == "failed"],
+        "documents": stats["documents"],
+        "chunks": stats["chunks"],
+        "orphan_vectors_removed": orphans,
+    }
