@@ -607,6 +607,9 @@ def run_server(host: str | None = None, port: int | None = None, settings: Setti
     settings = settings or get_settings()
     index = Index(settings)
     ensure_seeds(index)
+    health = index.vector_health()
+    if health["reachable"] and not health["consistent"]:
+        log.warning("the vector store holds %s vectors for %s chunks: run `qa ingest --force` (or `qa rebuild`) to restore them", health["vectors"], health["chunks"])
     index.warm()  # the first question should not pay for loading the model and BM25
     app = create_app(settings, index)
     host, port = host or settings.host, port or settings.port
