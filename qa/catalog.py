@@ -28,6 +28,8 @@ CREATE TABLE IF NOT EXISTS chunks (
     ord INTEGER, text TEXT, section TEXT, start INTEGER, end INTEGER, tokens TEXT
 );
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
+-- Replacing or deleting a file cascades by source and doc_id: without these, each is a full scan (quadratic in files).
+CREATE INDEX IF NOT EXISTS documents_source ON documents(source);
 CREATE TABLE IF NOT EXISTS facts (
     fact_id INTEGER PRIMARY KEY AUTOINCREMENT,
     doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
@@ -35,6 +37,7 @@ CREATE TABLE IF NOT EXISTS facts (
     sentence TEXT, start INTEGER, end INTEGER
 );
 CREATE INDEX IF NOT EXISTS facts_indicator ON facts(indicator);
+CREATE INDEX IF NOT EXISTS facts_doc ON facts(doc_id);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 -- A user's corrections to detected metadata (or a deletion), kept across re-ingests of the file.
 CREATE TABLE IF NOT EXISTS corrections (source TEXT, ord INTEGER, fields TEXT NOT NULL, PRIMARY KEY (source, ord));
@@ -125,6 +128,16 @@ class Catalog:
             finally:
                 self._db.execute("COMMIT")
         return version, [r[0] for r in rows], [json.loads(r[1]) for r in rows]
+
+    def chunk_doc_ids(self, doc_ids: list[str] | None = None) -> list[tuple[str, str]]:
+        """(chunk_id, doc_id) of the given documents' chunks (all when None), in (doc_id, ord) order, without their texts."""
+        if doc_ids is None:
+            return self._query("SELECT chunk_id, doc_id FROM chunks ORDER BY doc_id, ord")
+        rows: list[tuple] = []
+        for i in range(0, len(doc_ids), 500):
+            part = doc_ids[i : i + 500]
+            rows += self._query(f"SELECT chunk_id, doc_id, ord FROM chunks WHERE doc_id IN ({','.join('?' * len(part))})", part)
+        return [(cid, doc) for cid, doc, _ in sorted(rows, key=lambda r: (r[1], r[2]))]
 
     def chunk_ids_for_source(self, source: str) -> set[str]:
         rows = self._query("SELECT c.chunk_id FROM chunks c JOIN documents d USING(doc_id) WHERE d.source=?", (source,))

@@ -221,6 +221,7 @@ def serve(
 
 from .evaluation.cli import register; register(app)  # noqa: E402,E702
 from .bench_load import register as _register_load; _register_load(app)  # noqa: E402,E702
+from .bench_scale import register as _register_scale; _register_scale(app)  # noqa: E402,E702
 
 
 def main() -> None:

@@ -67,15 +67,38 @@ def ingest_source(index: Index, src: SourceText, overrides: list[dict] | None = 
     return index.add_source(src, docs, facts, progress=progress)
 
 
+# Files are parsed one by one but written in batches of about this many chunks: one embedding pass and one
+# vector-store write per batch (see Index.add_sources); each file still swaps into the catalogue on its own.
+BATCH_CHUNKS = 1000
+
+
 def ingest_paths(index: Index, paths: list[Path], force: bool = False, progress=None) -> list[IngestResult]:
-    results = []
+    results: list[IngestResult | None] = []
+    pending: list[tuple[int, SourceText, list, list[dict]]] = []  # (position in results, file, documents, facts)
+
+    def flush() -> None:
+        written = index.add_sources([(src, docs, facts) for _, src, docs, facts in pending], progress)
+        for (pos, *_), result in zip(pending, written):
+            results[pos] = result
+        pending.clear()
+
     for path in expand(paths):
         key = source_key(path, PROJECT_ROOT)
         try:
             src = load_path(path, key)
-            results.append(ingest_source(index, src, load_overrides(path), force, progress))
+            if any(p[1].source == src.source for p in pending) or (not force and index.catalog.file_sha(src.source) == src.sha256):
+                results.append(IngestResult(src.source, "unchanged"))  # (a file named twice is read once)
+                continue
+            docs, facts = build(src, index, load_overrides(path))
         except LoadError as exc:
             results.append(IngestResult(key, "failed", error=str(exc)))
+            continue
+        results.append(None)
+        pending.append((len(results) - 1, src, docs, facts))
+        if sum(len(cs) for _, _, docs_, _ in pending for _, cs in docs_) >= BATCH_CHUNKS:
+            flush()
+    if pending:
+        flush()
     return results
 
 

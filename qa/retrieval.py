@@ -78,23 +78,24 @@ def search(
 
     lexical = index.lexical()
     bm25_all = lexical.scores(tokenize(expand_query(question)))
-    chunk_doc = {}
     candidates: dict[str, float] = {}
-    allowed_chunks = index.catalog.chunks() if per_doc else None
-    if allowed_chunks is not None:
+    # Ids only, and only the allowed documents': reading every chunk's text per question was a full scan of the catalogue.
+    allowed_chunks = index.catalog.chunk_doc_ids([d.doc_id for d in allowed] if restricted else None) if per_doc or restricted else None
+    if per_doc:
         # Every chunk of every allowed document is a candidate: nothing is cut before fusion.
-        for c in allowed_chunks:
-            if c.doc_id in doc_by_id:
-                candidates[c.chunk_id] = float(bm25_all[lexical.position[c.chunk_id]]) if c.chunk_id in lexical.position else 0.0
+        for cid, doc_id in allowed_chunks:
+            if doc_id in doc_by_id:
+                candidates[cid] = float(bm25_all[lexical.position[cid]]) if cid in lexical.position else 0.0
     else:
-        order = np.argsort(-bm25_all)
-        allowed_ids = None if not restricted else {c.chunk_id for d in allowed for c in index.catalog.chunks(doc_id=d.doc_id)}
+        if restricted:  # rank the allowed chunks only, instead of walking the whole corpus's ranking past the others
+            order = np.sort(np.array([lexical.position[cid] for cid, _ in allowed_chunks if cid in lexical.position], dtype=np.int64))
+            order = order[np.argsort(-bm25_all[order], kind="stable")]
+        else:
+            order = np.argsort(-bm25_all)
         for i in order:
             if len(candidates) >= s.lexical_candidates or bm25_all[i] <= 0:
                 break
-            cid = lexical.ids[i]
-            if allowed_ids is None or cid in allowed_ids:
-                candidates[cid] = float(bm25_all[i])
+            candidates[lexical.ids[i]] = float(bm25_all[i])
 
     query_vec = index.embeddings.embed_query(question)
     dense = index.dense_search(query_vec, s.dense_candidates, [d.doc_id for d in allowed] if restricted else None)
