@@ -325,6 +325,7 @@ def growth(runs: list[ScaleRun]) -> list[dict]:
             "search_rss_mb": (a.search.peak_rss_mb, b.search.peak_rss_mb),
             "search_p50_ms": (a.search.latency["all"].p50_ms, b.search.latency["all"].p50_ms),
             "search_p95_ms": (a.search.latency["all"].p95_ms, b.search.latency["all"].p95_ms),
+            "which_p50_ms": tuple(r.search.latency["which_per_doc"].p50_ms if "which_per_doc" in r.search.latency else 0.0 for r in (a, b)),
         }
         out.append({"from": f"{a.scale}x", "to": f"{b.scale}x", "chunks_ratio": round(cb / ca, 2),
                     **{k: exponent(x, y, ca, cb) for k, (x, y) in pairs.items()}})
@@ -355,14 +356,15 @@ def _git_head() -> str | None:
         return None
 
 
-COLUMNS = "scale reports docs chunks ingest_s chunks/s embed_s bm25_s catalog_MB bm25_MB chroma_MB cache_MB ingest_RSS search_RSS p50 p95 p99 probe@5 filt@5 load embedder".split()
+COLUMNS = "scale reports docs chunks ingest_s chunks/s embed_s bm25_s catalog_MB bm25_MB chroma_MB cache_MB ingest_RSS search_RSS p50 p95 p99 which_p50 probe@5 filt@5 load embedder".split()
 
 
 def table_row(r: ScaleRun) -> str:
     lat, d = r.search.latency["all"], r.disk_mb
     cells = [f"{r.scale}x", r.reports, r.ingest.documents, r.ingest.chunks, r.ingest.seconds, r.ingest.chunks_per_s, r.ingest.embed_seconds,
              r.ingest.bm25_build_seconds, d["catalog"], d["bm25"], d["chroma"], d["embed_cache"] if d["embed_cache"] is not None else "shared",
-             r.ingest.peak_rss_mb, r.search.peak_rss_mb, lat.p50_ms, lat.p95_ms, lat.p99_ms, r.search.probe_hit_rate, r.search.filtered_hit_rate,
+             r.ingest.peak_rss_mb, r.search.peak_rss_mb, lat.p50_ms, lat.p95_ms, lat.p99_ms,
+             r.search.latency["which_per_doc"].p50_ms if "which_per_doc" in r.search.latency else "-", r.search.probe_hit_rate, r.search.filtered_hit_rate,
              "/".join(str(x) for x in r.load_avg_before), r.ingest.embedder + (" (warm cache)" if r.warm_cache else "")]
     return "| " + " | ".join(str(c) for c in cells) + " |"
 
