@@ -219,6 +219,26 @@ def serve(
     run_server(host, port, _settings())
 
 
+models_app = typer.Typer(no_args_is_help=True, help="Model files built from installed packages (no model hub).")
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("build")
+def models_build(as_json: bool = typer.Option(False, "--json")):
+    """Export multilingual-e5-small to ONNX int8 for QA_EMBED_MODEL=e5-onnx-int8 (otherwise done on first use)."""
+    from .embeddings import onnx_model_path
+    from .onnx_e5 import export
+
+    path = onnx_model_path(_settings())
+    existed = path.exists()
+    export(path)
+    result = {"path": str(path), "bytes": path.stat().st_size, "built": not existed}
+    if as_json:
+        _print_json(result)
+    else:
+        console.print(f"{'already built' if existed else 'built'}: {path} ({result['bytes'] >> 20} MiB)")
+
+
 from .evaluation.cli import register; register(app)  # noqa: E402,E702
 from .bench_load import register as _register_load; _register_load(app)  # noqa: E402,E702
 from .bench_scale import register as _register_scale; _register_scale(app)  # noqa: E402,E702

