@@ -82,6 +82,14 @@ class Catalog:
         rows = self._query("SELECT value FROM meta WHERE key='version'")
         return int(rows[0][0]) if rows else 0
 
+    def meta(self, key: str) -> str | None:
+        rows = self._query("SELECT value FROM meta WHERE key=?", (key,))
+        return rows[0][0] if rows else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
     def file_sha(self, source: str) -> str | None:
         rows = self._query("SELECT sha256 FROM files WHERE source=?", (source,))
         return rows[0][0] if rows else None

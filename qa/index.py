@@ -23,6 +23,10 @@ class IndexUnavailable(RuntimeError):
     """The vector store cannot be reached (e.g. the Chroma server is down)."""
 
 
+class EmbeddingMismatch(IndexUnavailable):
+    """The stored vectors come from another embedding model than the one configured: they cannot be compared."""
+
+
 @dataclass
 class IngestResult:
     source: str
@@ -62,13 +66,30 @@ class Index:
             if self._vectorstore is None:
                 from langchain_chroma import Chroma
 
-                self._vectorstore = Chroma(
-                    collection_name=self.settings.collection,
-                    embedding_function=self.embeddings,
-                    client=self._client(),
-                    collection_configuration={"hnsw": {"space": "cosine"}},
-                )
+                self._check_model()
+                client = self._client()
+                try:
+                    self._vectorstore = Chroma(
+                        collection_name=self.settings.collection,
+                        embedding_function=self.embeddings,
+                        client=client,
+                        collection_configuration={"hnsw": {"space": "cosine"}},
+                    )
+                except Exception as exc:  # e.g. the server went away between connecting and opening the collection
+                    raise IndexUnavailable(f"向量库不可用 ({exc})") from exc
             return self._vectorstore
+
+    def _check_model(self) -> None:
+        """The catalogue records which model made its vectors; a query embedded by another model would be
+        compared with them silently (or fail on the dimension), so a switch needs a rebuild."""
+        stored, current = self.catalog.meta("embedding_model"), self.embeddings.name
+        if stored is None:
+            self.catalog.set_meta("embedding_model", current)  # new index (or one from before this was recorded)
+        elif stored != current:
+            raise EmbeddingMismatch(
+                f"索引的向量由 {stored} 生成,当前 QA_EMBED_MODEL 对应 {current}。请改回原模型,或运行 `qa rebuild` 用新模型重建 "
+                f"(index vectors were made by {stored}, the configured model is {current}: switch back or run `qa rebuild`)"
+            )
 
     def _client(self):
         import chromadb
@@ -84,7 +105,10 @@ class Index:
             except Exception as exc:  # connection errors surface as several types
                 raise IndexUnavailable(f"Chroma 服务不可用: {self.settings.chroma_url} ({exc})") from exc
         self.settings.chroma_dir.mkdir(parents=True, exist_ok=True)
-        return chromadb.PersistentClient(path=str(self.settings.chroma_dir), settings=chroma_settings)
+        try:
+            return chromadb.PersistentClient(path=str(self.settings.chroma_dir), settings=chroma_settings)
+        except Exception as exc:
+            raise IndexUnavailable(f"向量库无法打开: {self.settings.chroma_dir} ({exc}). 运行 `qa rebuild` 重建 (run `qa rebuild`).") from exc
 
     @property
     def collection(self):
@@ -134,8 +158,9 @@ class Index:
     def _add_vectors(self, chunks: list[Chunk], by_doc: dict[str, Document], progress=None) -> set[str]:
         """Embed and store the chunks the vector store does not hold yet; returns their ids."""
         ids = [c.chunk_id for c in chunks]
+        store = self.vectorstore  # outside the try: a model mismatch is not an outage
         try:
-            present = set(self.vectorstore.get(ids=ids, include=[])["ids"]) if ids else set()
+            present = set(store.get(ids=ids, include=[])["ids"]) if ids else set()
         except Exception as exc:
             raise IndexUnavailable(f"向量库不可用 ({exc})") from exc
         todo = list({c.chunk_id: c for c in chunks if c.chunk_id not in present}.values())  # one add per id
@@ -177,8 +202,9 @@ class Index:
     def dense_search(self, query_vec: list[float], k: int, doc_ids: list[str] | None = None) -> dict[str, float]:
         """chunk_id → cosine similarity for the k nearest chunks (within doc_ids when given)."""
         where = {"doc_id": {"$in": doc_ids}} if doc_ids else None
+        store = self.vectorstore
         try:
-            found = self.vectorstore.similarity_search_by_vector_with_relevance_scores(query_vec, k=k, filter=where)
+            found = store.similarity_search_by_vector_with_relevance_scores(query_vec, k=k, filter=where)
         except Exception as exc:
             raise IndexUnavailable(f"向量库不可用 ({exc})") from exc
         return {doc.id: 1.0 - float(distance) for doc, distance in found}  # cosine distance → similarity
@@ -187,8 +213,9 @@ class Index:
         """Exact similarities for given chunks, so fusion never treats an unseen chunk as a zero."""
         if not chunk_ids:
             return {}
+        store = self.vectorstore
         try:
-            res = self.vectorstore.get(ids=chunk_ids, include=["embeddings"])
+            res = store.get(ids=chunk_ids, include=["embeddings"])
         except Exception as exc:
             raise IndexUnavailable(f"向量库不可用 ({exc})") from exc
         q = np.asarray(query_vec, dtype=np.float32)

@@ -13,7 +13,7 @@ import sqlite3
 import time
 from pathlib import Path, PurePosixPath
 
-from .index import Index, IngestResult
+from .index import Index, IndexUnavailable, IngestResult
 from .ingest import UPLOAD_DIR, ingest_paths, ingest_source
 from .loaders import LoadError, load_path
 from .settings import Settings
@@ -29,6 +29,25 @@ def read_corrections(catalog_path: Path) -> list[tuple[str, int, dict]] | None:
         return [(source, ord_, json.loads(fields)) for source, ord_, fields in rows]
     except (sqlite3.DatabaseError, ValueError):
         return None
+
+
+def read_model(catalog_path: Path) -> str | None:
+    """Which embedding model made the old index's vectors (None when unknown)."""
+    try:
+        with sqlite3.connect(f"file:{catalog_path}?mode=ro", uri=True) as db:
+            row = db.execute("SELECT value FROM meta WHERE key='embedding_model'").fetchone()
+        return row[0] if row else None
+    except sqlite3.DatabaseError:
+        return None
+
+
+def drop_server_collection(settings: Settings) -> None:
+    """A shared Chroma collection keeps vectors by chunk id, whatever model made them: after a model switch
+    (or when the old model is unknown) they must go, or the rebuild would adopt them."""
+    try:
+        Index(settings).vectorstore.reset_collection()
+    except Exception as exc:
+        raise IndexUnavailable(f"Chroma 服务不可用,无法重建: {settings.chroma_url} ({exc})") from exc
 
 
 def move_aside(settings: Settings) -> Path | None:
@@ -56,7 +75,10 @@ def _release_embedded_chroma(path: Path) -> None:
     system = SharedSystemClient._identifier_to_system.pop(str(path), None)
     SharedSystemClient._identifier_to_refcount.pop(str(path), None)
     if system is not None:
-        system.stop()
+        try:
+            system.stop()
+        except Exception:
+            pass  # a store that failed to open (the reason for the rebuild) may not stop cleanly
 
 
 def stored_uploads(settings: Settings) -> list[tuple[Path, str]]:
@@ -70,8 +92,11 @@ def stored_uploads(settings: Settings) -> list[tuple[Path, str]]:
 
 def rebuild(settings: Settings, progress=None) -> dict:
     corrections = read_corrections(settings.catalog_path)
+    old_model = read_model(settings.catalog_path) if settings.catalog_path.exists() else None
     backup = move_aside(settings)
     index = Index(settings)
+    if settings.chroma_url and old_model != index.embeddings.name:
+        drop_server_collection(settings)
     for source, ord_, fields in corrections or []:
         index.catalog.add_correction(source, ord_, fields)
     results = ingest_paths(index, [settings.seeds_dir], progress=progress)

