@@ -5,6 +5,8 @@ import json
 
 import pytest
 
+from qa.index import Index
+from qa.ingest import ingest_paths
 from qa.query import analyze
 from qa.retrieval import Filters, search
 from qa.settings import PROJECT_ROOT
@@ -64,3 +66,28 @@ def test_hybrid_scores_are_fused(seed_index):
     hits = search(seed_index, "克拉玛依人民调解成功率", k=5)
     assert all(0 <= h.score <= 1.5 for h in hits)
     assert hits[0].bm25 > 0 and hits[0].dense > 0
+
+
+def test_all_vectors_matrix_agrees_with_chroma_and_follows_the_catalogue(make_settings, copy_seeds, monkeypatch):
+    import qa.index
+
+    index = Index(make_settings())
+    folder = copy_seeds("000", "004")
+    ingest_paths(index, [folder])
+    ids = [c.chunk_id for c in index.catalog.chunks()]
+    q = index.embeddings.embed_query("米东区调解成功率")
+    from_chroma = index.dense_scores(q, ids)
+    monkeypatch.setattr(qa.index, "MATRIX_ABOVE", 0)  # every call goes through the matrix
+    from_matrix = index.dense_scores(q, ids)
+    assert from_matrix.keys() == from_chroma.keys() == set(ids)
+    assert max(abs(from_matrix[c] - from_chroma[c]) for c in ids) < 1e-5
+
+    copy_seeds("002")  # a new file: the next call adds only its chunks
+    ingest_paths(index, [folder])
+    now = [c.chunk_id for c in index.catalog.chunks()]
+    position, matrix = index.vector_matrix()
+    assert set(position) == set(now) and matrix.shape[0] == len(now) > len(ids)
+    removed = next(d for d in index.catalog.documents() if "柳南" in (d.region or ""))
+    index.delete_source(removed.source)
+    position, _ = index.vector_matrix()
+    assert set(position) == set(ids)

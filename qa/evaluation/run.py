@@ -21,7 +21,9 @@ FLOOR_KEYS = ("evidence_recall@5", "key_fact_recall", "refusal_recall", "support
 
 
 def eval_settings(base: Settings, name: str) -> Settings:
-    """A separate data dir (and collection) for an evaluation corpus; the embedding cache is shared with the main index."""
+    """A separate data dir (and collection) for an evaluation corpus and embedding model (an index holds one model's
+    vectors); the embedding cache is shared with the main index."""
+    name = f"{name}-{hashlib.sha1(base.embed_model.encode()).hexdigest()[:8]}"
     return base.model_copy(update={"data_dir": base.data_dir / "eval" / name, "embed_cache": base.embed_cache_path, "collection": f"eval_{name}"})
 
 
