@@ -1,7 +1,6 @@
 """Documents in: attribution of every seed document, cleaning, formats and encodings, idempotence, failures."""
 from __future__ import annotations
 
-import io
 import shutil
 
 import pytest
@@ -12,7 +11,6 @@ from qa.loaders import LoadError, load_bytes
 from qa.retrieval import search
 from qa.segment import segment
 
-from .conftest import SEEDS
 
 EXPECTED = {
     # (file prefix, region, province, level, year, kind)

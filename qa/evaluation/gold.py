@@ -7,7 +7,7 @@ need. Both collect every problem and raise one `GoldError` listing them all.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 TYPES = ("fact", "list", "multi_doc", "attribution", "temporal", "unanswerable", "false_premise")
