@@ -104,29 +104,32 @@ def search(
     missing = [cid for cid in candidates if cid not in dense]
     dense.update(index.dense_scores(query_vec, missing))
 
-    chunks = {c.chunk_id: c for c in index.catalog.chunks(list(candidates))}
-    ids = [cid for cid in candidates if cid in chunks and chunks[cid].doc_id in doc_by_id]
+    # Which document each candidate belongs to; only catalogued chunks count (a stray vector is not a hit).
+    if per_doc:
+        doc_of = dict(allowed_chunks)  # every chunk is a candidate: read texts only for those kept below
+        chunks = {}
+    else:
+        chunks = {c.chunk_id: c for c in index.catalog.chunks(list(candidates))}
+        doc_of = {cid: c.doc_id for cid, c in chunks.items()}
+    ids = [cid for cid in candidates if doc_of.get(cid) in doc_by_id]
     if not ids:
         return []
     bm25 = np.array([candidates[c] for c in ids], dtype=np.float32)
     dn = np.array([dense.get(c, 0.0) for c in ids], dtype=np.float32)
     fused = s.bm25_weight * _minmax(bm25) + s.dense_weight * _minmax(dn)
-    hits = []
-    for cid, score, b, d in zip(ids, fused, bm25, dn):
-        chunk = chunks[cid]
-        doc = doc_by_id[chunk.doc_id]
-        score = float(score) * _boost(doc, info)
-        hits.append(Hit(chunk=chunk, doc=doc, score=score, bm25=float(b), dense=float(d)))
-    hits.sort(key=lambda h: -h.score)
+    scored = [(float(score) * _boost(doc_by_id[doc_of[cid]], info), cid, float(b), float(d)) for cid, score, b, d in zip(ids, fused, bm25, dn)]
+    scored.sort(key=lambda t: -t[0])
     if per_doc:
         kept, count = [], {}
-        for h in hits:
-            if count.get(h.doc.doc_id, 0) < per_doc:
-                kept.append(h)
-                count[h.doc.doc_id] = count.get(h.doc.doc_id, 0) + 1
-        hits = kept
+        for t in scored:
+            doc_id = doc_of[t[1]]
+            if count.get(doc_id, 0) < per_doc:
+                kept.append(t)
+                count[doc_id] = count.get(doc_id, 0) + 1
+        chunks = {c.chunk_id: c for c in index.catalog.chunks([t[1] for t in kept])}
     else:
-        hits = hits[:k]
+        kept = scored[:k]
+    hits = [Hit(chunk=chunks[cid], doc=doc_by_id[doc_of[cid]], score=score, bm25=b, dense=d) for score, cid, b, d in kept if cid in chunks]
     for rank, h in enumerate(hits, 1):
         h.rank = rank
     return hits
