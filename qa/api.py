@@ -617,18 +617,22 @@ def run_server(host: str | None = None, port: int | None = None, settings: Setti
     uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on right now (tests and benchmarks start servers on it)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
 class ServerThread:
     """uvicorn in a background thread on 127.0.0.1 and a free port (tests, benchmarks)."""
 
     def __init__(self, app: FastAPI, host: str = "127.0.0.1", port: int = 0):
-        import socket
-
         import uvicorn
 
-        if not port:
-            with socket.socket() as s:
-                s.bind((host, 0))
-                port = s.getsockname()[1]
+        port = port or free_port(host)
         self.host, self.port = host, port
         self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)

@@ -25,6 +25,11 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
+def peak_rss_mb() -> float:
+    """This process's resident-memory high-water mark."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
 def _ms(values: list[float]) -> dict:
     return {"p50_ms": round(_percentile(values, 0.5) * 1000, 1), "p95_ms": round(_percentile(values, 0.95) * 1000, 1), "n": len(values)}
 
@@ -71,5 +76,5 @@ def run_bench(base: Settings, backends: list[str] | None = None, rounds: int = 3
                 for stage, value in answer.timings.items():
                     stages.setdefault(stage, []).append(value)
             report[f"ask[{backend}]"] = {stage: _ms(values) for stage, values in stages.items()}
-    report["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    report["peak_rss_mb"] = peak_rss_mb()
     return report

@@ -55,23 +55,18 @@ def _questions() -> list[str]:
     return out
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_server(data_dir: Path, base: Settings, log_path: Path, timeout: float = 600) -> tuple[subprocess.Popen, str]:
     """`qa serve` in its own process (it indexes the seeds on first start) and wait until it answers."""
     import httpx
 
-    port = _free_port()
+    from .api import free_port
+
+    port = free_port()
     env = dict(os.environ, QA_DATA_DIR=str(data_dir), QA_EMBED_CACHE=str(base.embed_cache_path), QA_ADMIN_KEYS=ADMIN_KEY,
-               QA_API_KEYS=",".join(CLIENT_KEYS), QA_RATE_LIMIT="0", QA_HOST="127.0.0.1", QA_PORT=str(port), QA_CHROMA_URL=base.chroma_url or "")
-    if not base.chroma_url:
-        env.pop("QA_CHROMA_URL")
+               QA_API_KEYS=",".join(CLIENT_KEYS), QA_RATE_LIMIT="0", QA_HOST="127.0.0.1", QA_PORT=str(port))
+    env.pop("QA_CHROMA_URL", None)
+    if base.chroma_url:
+        env["QA_CHROMA_URL"] = base.chroma_url
     proc = subprocess.Popen([sys.executable, "-m", "qa.cli", "serve"], env=env, stdout=log_path.open("wb"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + timeout
@@ -180,12 +175,13 @@ def verify(url: str, data_dir: Path, before: dict, uploads: list[dict]) -> dict:
         health = http.get("/healthz").json()
     with sqlite3.connect(data_dir / "catalog.sqlite") as db:
         integrity = db.execute("PRAGMA integrity_check").fetchone()[0]
+    expected = (before.get("documents") or 0) + sum(len(u["doc_ids"]) for u in uploads)
+    vectors = health.get("vectors") or {}
     return {
         "lost": lost,
-        "documents_before": before.get("documents"), "documents_after": health.get("documents"),
-        "expected_after": (before.get("documents") or 0) + sum(len(u["doc_ids"]) for u in uploads),
-        "chunks": health.get("chunks"), "vectors": (health.get("vectors") or {}).get("vectors"),
-        "consistent": bool((health.get("vectors") or {}).get("consistent")) and health.get("documents") == (before.get("documents") or 0) + sum(len(u["doc_ids"]) for u in uploads),
+        "documents_before": before.get("documents"), "documents_after": health.get("documents"), "expected_after": expected,
+        "chunks": health.get("chunks"), "vectors": vectors.get("vectors"),
+        "consistent": bool(vectors.get("consistent")) and health.get("documents") == expected,
         "integrity": integrity,
     }
 

@@ -15,7 +15,6 @@ import json
 import math
 import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -24,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
 
-from .bench import QUESTIONS_FILE, _percentile
+from .bench import QUESTIONS_FILE, _percentile, peak_rss_mb
 from .settings import PROJECT_ROOT, Settings
 
 REPORTS_PER_X = 20  # 20 synthetic reports ≈ 306 chunks = the seed corpus
@@ -100,10 +99,6 @@ class ScaleRun:
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def _peak_rss_mb() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def _size_mb(*paths: Path) -> float:
@@ -204,7 +199,7 @@ def ingest_step(corpus: Path, manifest_path: Path) -> IngestFigures:
         ms_per_file_last10pct=round(median(per_file[-tenth:]) * 1000, 1) if per_file else 0.0,
         misattributed=_misattributed(index, read_manifest(manifest_path)),
         embedder=embeddings.name,
-        peak_rss_mb=_peak_rss_mb(),
+        peak_rss_mb=peak_rss_mb(),
     )
 
 
@@ -254,7 +249,7 @@ def search_step(manifest_path: Path, n_probes: int, rounds: int) -> SearchFigure
         filtered_hit_rate=rate(True),
         probes=sum(not p.filtered for p in probes),
         misses=[p.question for i, p in enumerate(probes) if not found[i] and not p.filtered][:10],
-        peak_rss_mb=_peak_rss_mb(),
+        peak_rss_mb=peak_rss_mb(),
     )
 
 

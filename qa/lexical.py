@@ -88,7 +88,7 @@ class LexicalIndex:
                 (tmp / "ids.json").write_text(json.dumps({"version": version, "ids": self.ids, "idf": self.idf}, ensure_ascii=False))
                 os.rename(tmp, target)
             except OSError:
-                pass  # another process published this version first; theirs is identical
+                pass  # another process published this version first (theirs is identical), or the disk refused: a snapshot is only a cache
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
         _prune(root, version)

@@ -19,26 +19,20 @@ from .loaders import LoadError, load_path
 from .settings import Settings
 
 
-def read_corrections(catalog_path: Path) -> list[tuple[str, int, dict]] | None:
-    """The user's corrections from a catalogue that may be damaged; None when they cannot be read."""
+def read_old_catalogue(catalog_path: Path) -> tuple[list[tuple[str, int, dict]] | None, str | None]:
+    """The user's corrections and the embedding model from a catalogue that may be damaged.
+
+    Corrections are None when they cannot be read (they are then lost); the model is None when unknown.
+    """
     if not catalog_path.exists():
-        return []
+        return [], None
     try:
         with sqlite3.connect(f"file:{catalog_path}?mode=ro", uri=True) as db:
             rows = db.execute("SELECT source, ord, fields FROM corrections").fetchall()
-        return [(source, ord_, json.loads(fields)) for source, ord_, fields in rows]
+            model = db.execute("SELECT value FROM meta WHERE key='embedding_model'").fetchone()
+        return [(source, ord_, json.loads(fields)) for source, ord_, fields in rows], model[0] if model else None
     except (sqlite3.DatabaseError, ValueError):
-        return None
-
-
-def read_model(catalog_path: Path) -> str | None:
-    """Which embedding model made the old index's vectors (None when unknown)."""
-    try:
-        with sqlite3.connect(f"file:{catalog_path}?mode=ro", uri=True) as db:
-            row = db.execute("SELECT value FROM meta WHERE key='embedding_model'").fetchone()
-        return row[0] if row else None
-    except sqlite3.DatabaseError:
-        return None
+        return None, None
 
 
 def drop_server_collection(settings: Settings) -> None:
@@ -91,8 +85,7 @@ def stored_uploads(settings: Settings) -> list[tuple[Path, str]]:
 
 
 def rebuild(settings: Settings, progress=None) -> dict:
-    corrections = read_corrections(settings.catalog_path)
-    old_model = read_model(settings.catalog_path) if settings.catalog_path.exists() else None
+    corrections, old_model = read_old_catalogue(settings.catalog_path)
     backup = move_aside(settings)
     index = Index(settings)
     if settings.chroma_url and old_model != index.embeddings.name:

@@ -62,12 +62,6 @@ def copy_seeds(tmp_path):
     return copy
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for_port(port: int, proc, seconds: float = 120) -> None:

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from qa.api import free_port
 from qa.index import Index, IndexUnavailable
 from qa.ingest import ingest_paths
 from qa.retrieval import search
 
-from .conftest import free_port, wait_for_port
+from .conftest import wait_for_port
 
 
 def _chroma_binary() -> str:

