@@ -149,7 +149,7 @@ class Services:
         from .llm import available_backends
 
         stats = self.index.stats()
-        vectors = self.index.vector_health()
+        vectors = self.index.vector_health(stats.get("chunks"))
         return {
             "status": "ok" if vectors["reachable"] and vectors["consistent"] else "degraded",
             "vectors": vectors,

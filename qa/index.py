@@ -294,13 +294,13 @@ class Index:
         )
         return stats
 
-    def vector_health(self) -> dict:
+    def vector_health(self, chunks: int | None = None) -> dict:
         """Can the vector store be reached, and does it hold a vector for every catalogued chunk?
 
         Fewer vectors than chunks means this process's catalogue and the Chroma it talks to have diverged
         (e.g. a replica pointed at another server): answers would silently lose their dense half.
         """
-        chunks = self.catalog.stats()["chunks"]
+        chunks = self.catalog.stats()["chunks"] if chunks is None else chunks
         try:
             vectors = self.collection.count()
         except Exception as exc:
