@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from qa.api import run_server
+from qa.web import run_server
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -14,6 +14,7 @@ from typing import Iterator
 from langchain_core.runnables import RunnableLambda
 
 from . import compose, tokens
+from .errors import BadRequest
 from .evidence import Evidence, content_terms, select
 from .index import Index
 from .llm import LlamaCppChat, chat_model
@@ -28,8 +29,10 @@ _CLAIM = re.compile(r"(第)?(\d+(?:\.\d+)?)\s*(%|名|件|个|项|人次|次|家|
 _FOLLOWUP = re.compile(r"^(那|那么|还有|再看看?|换成|如果是|改成)|[呢吗][?？]?$")
 
 
-class QuestionError(ValueError):
-    """A question we will not run (empty, too long); the message says why."""
+class QuestionError(BadRequest, ValueError):
+    """A question we will not run (empty, too long, unknown backend); the message says why."""
+
+    code = "bad_question"
 
 
 @dataclass
@@ -62,7 +65,24 @@ def validate(question: str, max_chars: int) -> str:
         raise QuestionError(f"问题太长: {len(question)} 字,上限 {max_chars} 字 (question too long)")
     if not re.search(r"[\w\u4e00-\u9fff]", question):
         raise QuestionError("问题中没有文字 (no words in the question)")
+    if _SURROGATE.search(question):  # lone UTF-16 halves cannot be encoded back to UTF-8 anywhere downstream
+        raise QuestionError("问题中有无效字符 (invalid characters: lone surrogates)")
     return question
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def check_backend(backend: str | None, settings) -> str:
+    """The backend to use: a known one that is configured here, else a QuestionError naming the choices."""
+    from .llm import BACKENDS, available_backends
+
+    backend = backend or settings.backend
+    if backend not in BACKENDS:
+        raise QuestionError(f"未知的后端 {backend!r},可选: {', '.join(BACKENDS)} (unknown backend)", code="bad_backend")
+    if backend not in available_backends(settings):
+        raise QuestionError(f"后端 {backend} 未配置,可用: {', '.join(available_backends(settings))} (backend not configured)", code="backend_unavailable")
+    return backend
 
 
 def resolve_followup(question: str, history: list[dict], docs: list[Document]) -> str:
@@ -319,11 +339,12 @@ def renumber(text: str, citations: list[Citation]) -> tuple[str, list[Citation]]
 # ---------------------------------------------------------------- entry points
 
 def ask(index: Index, question: str, filters: Filters | None = None, history: list[dict] | None = None, backend: str | None = None) -> Answer:
-    backend = backend or index.settings.backend
+    backend = check_backend(backend, index.settings)
     question = validate(question, index.settings.max_question_chars)
     state = State(question=question, filters=filters or Filters(), backend=backend, history=history or [])
     t0 = time.perf_counter()
-    state = build_chain(index).invoke(state)
+    with index.catalog.snapshot():  # documents, facts and chunks of one catalogue version
+        state = build_chain(index).invoke(state)
     state.timings["total"] = time.perf_counter() - t0
     return to_answer(state)
 
@@ -333,12 +354,13 @@ def ask_stream(index: Index, question: str, filters: Filters | None = None, hist
 
     LLM tokens stream as the model writes them; the final, verified answer follows and replaces them.
     """
-    backend = backend or index.settings.backend
+    backend = check_backend(backend, index.settings)
     question = validate(question, index.settings.max_question_chars)
     analyse, retrieve, gather, write, check = make_steps(index)
     state = State(question=question, filters=filters or Filters(), backend="extractive", history=history or [])
     t0 = time.perf_counter()
-    state = write(gather(retrieve(analyse(state))))
+    with index.catalog.snapshot():  # not across the yields below: a streamed generator may resume on another thread
+        state = write(gather(retrieve(analyse(state))))
     if backend != "extractive" and not state.refused:
         state.backend = backend
         t1 = time.perf_counter()
@@ -353,7 +375,8 @@ def ask_stream(index: Index, question: str, filters: Filters | None = None, hist
     else:
         for piece in re.findall(r".{1,12}", state.text, flags=re.S):
             yield {"type": "token", "text": piece}
-    state = check(state)
+    with index.catalog.snapshot():
+        state = check(state)
     state.timings["total"] = time.perf_counter() - t0
     yield {"type": "answer", "answer": to_answer(state)}
 

@@ -59,7 +59,7 @@ def start_server(data_dir: Path, base: Settings, log_path: Path, timeout: float 
     """`qa serve` in its own process (it indexes the seeds on first start) and wait until it answers."""
     import httpx
 
-    from .api import free_port
+    from .web.testing import free_port
 
     port = free_port()
     env = dict(os.environ, QA_DATA_DIR=str(data_dir), QA_EMBED_CACHE=str(base.embed_cache_path), QA_ADMIN_KEYS=ADMIN_KEY,

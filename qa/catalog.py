@@ -59,6 +59,7 @@ class Catalog:
         except sqlite3.DatabaseError as exc:
             raise CatalogError(f"索引目录已损坏: {path} ({exc}). 运行 `qa rebuild` 从 seeds/ 和保存的上传原件重建 (旧文件移到 broken-*/,不会删除)。 Run `qa rebuild`.") from exc
         self._lock = threading.RLock()
+        self._local = threading.local()  # per thread: a read connection holding a snapshot (see snapshot())
         self._documents: tuple[int, list[Document]] | None = None  # (catalogue version, documents)
 
     @contextmanager
@@ -75,8 +76,41 @@ class Catalog:
                 self._db.execute("COMMIT")
 
     def _query(self, sql: str, params=()) -> list[tuple]:
+        reader = getattr(self._local, "reader", None)
+        if reader is not None and self._local.depth:
+            return reader.execute(sql, params).fetchall()
         with self._lock:
             return self._db.execute(sql, params).fetchall()
+
+    @contextmanager
+    def snapshot(self):
+        """Every read inside sees one catalogue version, whatever other threads or processes commit meanwhile.
+
+        An answer reads documents, facts and chunks at different moments; without this a correction committed in
+        between made facts name chunks the next read no longer had (a KeyError during an admin's edit). SQLite in WAL
+        mode gives a reader a stable snapshot for the length of a read transaction without blocking writers, so each
+        thread gets its own read connection (the shared one stays free for writes). Nested uses share the outer one.
+        """
+        local = self._local
+        if getattr(local, "reader", None) is None:
+            local.reader = sqlite3.connect(str(self.path), timeout=60, isolation_level=None)
+            local.reader.execute("PRAGMA query_only=ON")
+            local.depth = 0
+        if local.depth:
+            local.depth += 1
+            try:
+                yield self
+            finally:
+                local.depth -= 1
+            return
+        local.reader.execute("BEGIN")
+        local.reader.execute("SELECT 1 FROM meta LIMIT 1").fetchall()  # the snapshot starts at the first read
+        local.depth = 1
+        try:
+            yield self
+        finally:
+            local.depth = 0
+            local.reader.execute("COMMIT")
 
     # ------------------------------------------------------------ reads
     def version(self) -> int:
@@ -93,6 +127,15 @@ class Catalog:
 
     def file_sha(self, source: str) -> str | None:
         rows = self._query("SELECT sha256 FROM files WHERE source=?", (source,))
+        return rows[0][0] if rows else None
+
+    def sources_with_sha(self, sha256: str) -> list[str]:
+        """Files already indexed with exactly these bytes (an upload under a second name is the same file)."""
+        return [r[0] for r in self._query("SELECT source FROM files WHERE sha256=? ORDER BY source", (sha256,))]
+
+    def last_update(self) -> str | None:
+        """When a file was last ingested (UTC, ISO)."""
+        rows = self._query("SELECT max(ingested_at) FROM files")
         return rows[0][0] if rows else None
 
     def file_format(self, source: str) -> str | None:

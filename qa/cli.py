@@ -214,7 +214,7 @@ def serve(
     port: Optional[int] = typer.Option(None, help="default: QA_PORT or 7860"),
 ):
     """Start the web app (chat UI at /, embed page at /embed, REST API and /docs): the same as `python app.py`."""
-    from .api import run_server
+    from .web import run_server
 
     run_server(host, port, _settings())
 

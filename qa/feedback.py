@@ -93,13 +93,21 @@ class FeedbackStore:
             writer = csv.DictWriter(buf, fieldnames=FIELDS)
             writer.writeheader()
             for r in rows:
-                writer.writerow({**r, "citations": json.dumps(r["citations"], ensure_ascii=False), "filters": json.dumps(r["filters"], ensure_ascii=False)})
+                row = {**r, "citations": json.dumps(r["citations"], ensure_ascii=False), "filters": json.dumps(r["filters"], ensure_ascii=False)}
+                writer.writerow({k: _cell(v) for k, v in row.items()})
             return buf.getvalue()
         raise ValueError(f"unknown format {fmt!r} (jsonl or csv)")
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _cell(value):
+    """A CSV cell a spreadsheet shows as text: anything starting like a formula (= + - @, tab, CR) gets a leading '."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
 
 
 def feedback_path(settings) -> Path:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .catalog import Catalog
+from .errors import QaError
 from .embeddings import CachedEmbeddings, get_embeddings
 from .lexical import LexicalIndex, tokenize
 from .models import Chunk, Document, SourceText
@@ -23,8 +24,10 @@ from .settings import Settings
 MATRIX_ABOVE = 1000
 
 
-class IndexUnavailable(RuntimeError):
+class IndexUnavailable(QaError, RuntimeError):
     """The vector store cannot be reached (e.g. the Chroma server is down)."""
+
+    code, status = "index_unavailable", 503
 
 
 class EmbeddingMismatch(IndexUnavailable):

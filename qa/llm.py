@@ -15,13 +15,16 @@ from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
+from .errors import QaError
 from .settings import Settings
 
 BACKENDS = ("extractive", "openai", "local")
 
 
-class BackendUnavailable(RuntimeError):
-    pass
+class BackendUnavailable(QaError, RuntimeError):
+    """The chosen LLM backend is not configured or does not answer."""
+
+    code, status = "backend_unavailable", 503
 
 
 _ROLES = {"human": "user", "ai": "assistant", "system": "system"}

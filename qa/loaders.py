@@ -6,13 +6,16 @@ import io
 import re
 from pathlib import Path
 
+from .errors import QaError
 from .models import SourceText
 
 FORMATS = {".txt": "txt", ".md": "md", ".markdown": "md", ".html": "html", ".htm": "html", ".pdf": "pdf", ".docx": "docx"}
 
 
-class LoadError(ValueError):
+class LoadError(QaError, ValueError):
     """A file that cannot be read as a report. The message says why, in words a user can act on."""
+
+    code, status = "unreadable_file", 400
 
 
 def supported(path: Path) -> bool:

@@ -46,6 +46,14 @@ class RateLimiter:
         retry = 0.0 if allowed else (1.0 - tokens) / self.rate
         return Decision(allowed, int(tokens), retry)
 
+    def blocked(self, client: str) -> float:
+        """Seconds until `client` may try again (0 when it may), without spending a token."""
+        now = self._clock()
+        with self._lock:
+            tokens, last = self._buckets.get(client, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate
+
     def _forget_full(self, now: float) -> None:
         """Buckets that have refilled are indistinguishable from new ones: dropping them bounds memory."""
         for client, (tokens, last) in list(self._buckets.items()):

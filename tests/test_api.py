@@ -17,7 +17,8 @@ import pytest
 pytest.importorskip("gradio", reason="gradio is not installed (pip install gradio==6.31.0)")
 pytest.importorskip("python_multipart", reason="python-multipart is not installed (pip install python-multipart==0.0.34)")
 
-from qa.api import ServerThread, create_app, safe_filename  # noqa: E402
+from qa.service import safe_filename  # noqa: E402
+from qa.web import ServerThread, create_app  # noqa: E402
 from qa.index import Index  # noqa: E402
 from qa.settings import PROJECT_ROOT, Settings  # noqa: E402
 
@@ -91,7 +92,9 @@ def test_healthz_reports_runtime(client):
     assert r.status_code == 200
     body = r.json()
     assert body["status"] == "ok" and body["documents"] >= 5 and body["chunks"] > 100
-    assert body["embedding_model"] and body["backend"] == "extractive" and body["auth"] is False
+    assert body["auth"] is False and "index_dir" not in body  # no paths for anyone
+    status = client.get("/api/status").json()
+    assert status["embedding_model"] and status["backend"] == "extractive" and status["last_update"]
 
 
 def test_ask_anchor_question(client):
@@ -269,25 +272,26 @@ def test_ui_needs_key_then_cookie(secure):
     assert r.status_code == 401 and 'name="key"' in r.text
     r = secure.get("/embed/", params={"key": USER})
     assert r.status_code == 303 and r.headers["location"] == "/embed/"
-    cookie = r.cookies.get("qa_key")
-    assert cookie == USER
-    with httpx.Client(base_url=str(secure.base_url), cookies={"qa_key": USER}) as browser:
+    cookie = r.cookies.get("qa_session")
+    assert cookie and USER not in cookie  # a signed session, never the key itself
+    with httpx.Client(base_url=str(secure.base_url), cookies={"qa_session": cookie}) as browser:
         assert browser.get("/embed/").status_code == 200
     r = secure.post("/login", data={"key": "nope", "next": "/"})
     assert r.status_code == 401
     r = secure.post("/login", data={"key": USER, "next": "https://evil.example/"})
-    assert r.status_code == 303 and r.headers["location"] == "/"
+    assert r.status_code == 303 and r.headers["location"].startswith("/") and not r.headers["location"].startswith("//")
 
 
 def test_cors_from_settings(secure):
     r = secure.options("/api/ask", headers={"Origin": PORTAL, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization,content-type"})
-    assert r.status_code == 200
+    assert r.status_code == 204
     assert r.headers["access-control-allow-origin"] == PORTAL
     r = secure.options("/api/ask", headers={"Origin": "http://elsewhere.example", "Access-Control-Request-Method": "POST"})
     assert r.headers.get("access-control-allow-origin") != "http://elsewhere.example"
 
 
 def test_upload_search_ask_delete(secure, secure_settings):
+    secure.cookies.clear()  # an earlier test signed this client in (a session cookie counts on /api/* too)
     files = {"file": ("../../etc/阿勒泰\x00报告<x>.txt", REPORT.encode("utf-8"), "text/plain")}
     assert secure.post("/api/documents", files=files).status_code == 401
     r = secure.post("/api/documents", files=files, headers=auth(USER))
@@ -326,7 +330,7 @@ def test_upload_search_ask_delete(secure, secure_settings):
     # delete
     assert secure.delete(f"/api/documents/{doc['doc_id']}", headers=auth(USER)).status_code == 403
     r = secure.delete(f"/api/documents/{doc['doc_id']}", headers=auth(ADMIN))
-    assert r.status_code == 200 and r.json()["deleted"] == source and doc["doc_id"] in r.json()["documents"]
+    assert r.status_code == 200 and r.json()["deleted"] == doc["doc_id"] and r.json()["file_removed"] and doc["doc_id"] in r.json()["documents"]
     assert not stored.exists()
     listed = secure.get("/api/documents", headers=auth(USER)).json()["documents"]
     assert all(d["doc_id"] != doc["doc_id"] for d in listed)

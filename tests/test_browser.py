@@ -19,7 +19,7 @@ import pytest
 pytest.importorskip("gradio", reason="gradio is not installed (pip install gradio==6.31.0)")
 pytest.importorskip("python_multipart", reason="python-multipart is not installed (pip install python-multipart==0.0.34)")
 
-from qa.api import ServerThread, create_app  # noqa: E402
+from qa.web import ServerThread, create_app  # noqa: E402
 from qa.settings import PROJECT_ROOT  # noqa: E402
 
 pytestmark = pytest.mark.slow

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.api import free_port
+from qa.web.testing import free_port
 from qa.index import Index, IndexUnavailable
 from qa.ingest import ingest_paths
 from qa.retrieval import search

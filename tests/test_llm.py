@@ -16,7 +16,7 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 import qa.answer
 from qa.answer import ask, ask_stream
-from qa.api import free_port
+from qa.web.testing import free_port
 from qa.index import Index
 from qa.llm import packaged_gguf
 from qa.verify import split_sentences

@@ -157,8 +157,7 @@ def test_a_document_that_tries_prompt_injection_is_only_data(make_settings, tmp_
 # ---------------------------------------------------------------- rebuilding a lost or damaged index
 
 def test_rebuild_restores_seeds_uploads_and_corrections(make_settings, copy_seeds):
-    from qa.api import Services
-    from qa.feedback import FeedbackStore, feedback_path
+    from qa.service import LOCAL_ADMIN, Service
     from qa.ingest import correct_document
     from qa.rebuild import rebuild
     from qa.retrieval import search
@@ -166,7 +165,7 @@ def test_rebuild_restores_seeds_uploads_and_corrections(make_settings, copy_seed
     settings = make_settings(seeds_dir=copy_seeds("004"))
     index = Index(settings)
     ingest_paths(index, [settings.seeds_dir])
-    Services(settings, index, FeedbackStore(feedback_path(settings))).upload(INJECTED.encode("utf-8"), "altay.txt")
+    Service(settings, index).upload(LOCAL_ADMIN, INJECTED.encode("utf-8"), "altay.txt")
     seed_doc = next(d for d in index.catalog.documents() if "米东" in (d.region or ""))
     correct_document(index, seed_doc.doc_id, {"year": 2018})
     before = {d.doc_id: (d.region, d.year) for d in index.catalog.documents()}

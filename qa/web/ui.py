@@ -7,14 +7,19 @@ from __future__ import annotations
 
 import html
 import importlib.util
+import logging
 import re
 from pathlib import Path
 
 import gradio as gr
 
-from .api import KEY_COOKIE, ApiError, Services
-from .loaders import FORMATS, LoadError
-from .models import KIND_LABELS
+from ..errors import QaError
+from ..loaders import FORMATS
+from ..models import KIND_LABELS
+from ..service import Principal, Service, display_source
+from .guard import principal_of
+
+log = logging.getLogger("qa.web.ui")
 
 ANCHOR_QUESTION = "哪些地区行政机关负责人出庭应诉率达100%?"
 EXAMPLES = [
@@ -92,17 +97,29 @@ def _e(text) -> str:
     return html.escape(str(text or ""), quote=True)
 
 
-def answer_markdown(text: str, turn: int, known: set[int] | None = None) -> str:
-    """The answer for the chat bubble: escaped, with each [n] a link to its source card."""
-    escaped = _e(text)
+def _inert(text: str) -> str:
+    """Escaped HTML whose markdown cannot make links or images either: a report's `[x](http://…)`, `![](…)`,
+    `<http://…>` or a bare `www.`/`http://` stays text (brackets, colons and dots become entities, which markdown
+    neither parses as syntax nor autolinks)."""
+    out = _e(text)
+    out = out.replace("[", "&#91;").replace("]", "&#93;").replace("(", "&#40;").replace(")", "&#41;").replace("!", "&#33;")
+    return re.sub(r"(?i)(https?|ftp|mailto)(:)|(www)(\.)", lambda m: (m.group(1) or m.group(3)) + ("&#58;" if m.group(2) else "&#46;"), out)
 
-    def link(m):
+
+def answer_markdown(text: str, turn: int, known: set[int] | None = None) -> str:
+    """The answer for the chat bubble: inert text (see _inert), with each of our [n] a link to its source card."""
+    text = text or ""
+    pieces, pos = [], 0
+    for m in MARKER.finditer(text):
+        pieces.append(_inert(text[pos : m.start()]))
         n = int(m.group(1))
         if known is not None and n not in known:
-            return m.group(0)
-        return f'<a class="qa-cite" href="#qa-src-{turn}-{n}" title="查看来源 {n}">[{n}]</a>'
-
-    return MARKER.sub(link, escaped)
+            pieces.append(_inert(m.group(0)))
+        else:
+            pieces.append(f'<a class="qa-cite" href="#qa-src-{turn}-{n}" title="查看来源 {n}">[{n}]</a>')
+        pos = m.end()
+    pieces.append(_inert(text[pos:]))
+    return "".join(pieces)
 
 
 def highlighted_paragraph(text: str, quote: str) -> str:
@@ -165,32 +182,28 @@ def sources_html(turns: list[dict]) -> str:
 
 # ---------------------------------------------------------------- chat logic
 
-def _key_of(request: gr.Request | None) -> str | None:
+def _who(service: Service, request: gr.Request | None) -> Principal | None:
+    """The caller of a UI function, decided exactly as the request guard decided it (key header or session cookie)."""
     if request is None:
-        return None
+        return service.keys.principal(None)
     try:
-        key = request.cookies.get(KEY_COOKIE)
-        if key:
-            return key
-        auth = request.headers.get("authorization", "")
-        return auth[7:].strip() if auth.lower().startswith("bearer ") else request.headers.get("x-api-key")
+        headers = {str(k).lower(): str(v) for k, v in dict(request.headers).items()}
     except Exception:
-        return None
+        headers = {}
+    return principal_of(service, headers)[0]
 
 
-def filter_choices(services: Services):
-    docs = services.index.catalog.documents()
+def filter_choices(service: Service):
+    docs = service.index.catalog.documents()
     regions = sorted({d.region for d in docs if d.region})
     years = sorted({d.year for d in docs if d.year}, reverse=True)
     return [("全部地区", ALL)] + [(r, r) for r in regions], [("全部年份", ALL)] + [(str(y), str(y)) for y in years]
 
 
-def make_respond(services: Services, channel: str):
-    from .answer import QuestionError, ask_stream
-    from .llm import BackendUnavailable
-    from .retrieval import Filters
+def make_respond(service: Service, channel: str):
+    from ..retrieval import Filters
 
-    def respond(message, chat, turns, region=ALL, year=ALL, kind=ALL, backend=None):
+    def respond(message, chat, turns, region=ALL, year=ALL, kind=ALL, backend=None, request: gr.Request = None):
         chat = list(chat or [])
         turns = list(turns or [])
         question = (message or "").strip()
@@ -205,7 +218,7 @@ def make_respond(services: Services, channel: str):
         turn = len(turns)
         streamed = ""
         try:
-            for ev in ask_stream(services.index, question, filters=filters, history=history, backend=backend or None):
+            for ev in service.ask_stream(_who(service, request), question, filters=filters, history=history, backend=backend or None):
                 if ev["type"] == "token":
                     streamed += ev["text"]
                     chat[-1] = {"role": "assistant", "content": _e(streamed) + " ▌"}
@@ -226,10 +239,11 @@ def make_respond(services: Services, channel: str):
                     if cites:
                         body += f'<br><span style="font-size:.8em;color:#64748b">来源 {len(cites)} 条 · 点击 [n] 查看</span>'
                     chat[-1] = {"role": "assistant", "content": body}
-        except (QuestionError, BackendUnavailable, ApiError) as exc:
-            chat[-1] = {"role": "assistant", "content": f"⚠️ {_e(exc)}"}
-        except Exception as exc:  # keep the chat usable whatever happens
-            chat[-1] = {"role": "assistant", "content": f"⚠️ 出错了:{_e(type(exc).__name__)}: {_e(exc)}"}
+        except QaError as exc:
+            chat[-1] = {"role": "assistant", "content": f"⚠️ {_e(exc.message)}"}
+        except Exception:  # keep the chat usable whatever happens; details go to the log, not to the user
+            log.exception("chat answer failed")
+            chat[-1] = {"role": "assistant", "content": "⚠️ 出错了,请稍后再试。"}
         if len(turns) == turn:  # one turn per question, so chat message 2i+1 is always turn i
             turns.append({"question": question, "answer": "", "citations": [], "nearest": [], "refused": True, "error": True,
                           "backend": "", "filters": {}})
@@ -238,37 +252,38 @@ def make_respond(services: Services, channel: str):
     return respond
 
 
-def make_feedback(services: Services, channel: str):
-    def feedback(rating: int, comment: str, turns: list):
+def make_feedback(service: Service, channel: str):
+    def feedback(rating: int, comment: str, turns: list, request: gr.Request = None):
         answered = [t for t in turns or [] if not t.get("error")]
         if not answered:
             return "还没有可评价的回答。", comment
         t = answered[-1]
-        services.feedback.add(rating, t["question"], t["answer"], t.get("citations", []), comment or "", t.get("backend", ""), t.get("filters"), channel)
+        service.add_feedback(_who(service, request), rating, t["question"], t["answer"], t.get("citations", []), (comment or "")[:4000],
+                             t.get("backend", ""), t.get("filters"), channel)
         return ("👍 已记录,谢谢!" if rating > 0 else "👎 已记录,我们会改进。") + (" (含评论)" if (comment or "").strip() else ""), ""
 
-    def like(data: gr.LikeData, turns: list):
+    def like(data: gr.LikeData, turns: list, request: gr.Request = None):
         # Chat messages alternate question/answer, so answer i sits at index 2*i+1.
         index = data.index[0] if isinstance(data.index, (list, tuple)) else data.index
         turn = int(index) // 2
         if not turns or turn >= len(turns) or data.liked in (None, ""):
             return "已记录。"
         t = turns[turn]
-        services.feedback.add(1 if data.liked is True or data.liked == "Like" else -1, t["question"], t["answer"], t.get("citations", []), "",
-                              t.get("backend", ""), t.get("filters"), channel)
+        service.add_feedback(_who(service, request), 1 if data.liked is True or data.liked == "Like" else -1, t["question"], t["answer"],
+                             t.get("citations", []), "", t.get("backend", ""), t.get("filters"), channel)
         return "已记录,谢谢!"
 
     return feedback, like
 
 
-def chat_panel(services: Services, compact: bool):
+def chat_panel(service: Service, compact: bool):
     """The chat column and sources panel; used by both the full page and /embed."""
-    from .llm import available_backends
+    from ..llm import available_backends
 
     turns = gr.State([])
-    respond = make_respond(services, "embed" if compact else "ui")
-    feedback, like = make_feedback(services, "embed" if compact else "ui")
-    backends = available_backends(services.settings)
+    respond = make_respond(service, "embed" if compact else "ui")
+    feedback, like = make_feedback(service, "embed" if compact else "ui")
+    backends = available_backends(service.settings)
     region = year = kind = backend = None
 
     with gr.Row(equal_height=False):
@@ -292,7 +307,7 @@ def chat_panel(services: Services, compact: bool):
                     region = gr.Dropdown(label="地区", choices=[("全部地区", ALL)], value=ALL, elem_id="qa-region", allow_custom_value=True)
                     year = gr.Dropdown(label="年份", choices=[("全部年份", ALL)], value=ALL, elem_id="qa-year")
                     kind = gr.Dropdown(label="类型", choices=KIND_CHOICES, value=ALL, elem_id="qa-kind")
-                backend = gr.Radio(label="生成方式", choices=[(BACKEND_LABELS.get(b, b), b) for b in backends], value=services.settings.backend if services.settings.backend in backends else backends[0],
+                backend = gr.Radio(label="生成方式", choices=[(BACKEND_LABELS.get(b, b), b) for b in backends], value=service.settings.backend if service.settings.backend in backends else backends[0],
                                    visible=len(backends) > 1, elem_id="qa-backend")
             else:
                 gr.Examples(examples=[[ANCHOR_QUESTION]], inputs=[msg], label="试试")
@@ -315,36 +330,66 @@ def chat_panel(services: Services, compact: bool):
     msg.submit(respond, inputs, outputs, api_visibility="private")
     send.click(respond, inputs, outputs, api_visibility="private")
     clear.click(lambda: ([], sources_html([]), [], "", ""), None, [chat, sources, turns, msg, fb_status], api_visibility="private")
-    up.click(lambda c, t: feedback(1, c, t), [comment, turns], [fb_status, comment], api_visibility="private")
-    down.click(lambda c, t: feedback(-1, c, t), [comment, turns], [fb_status, comment], api_visibility="private")
+    def thumbs_up(c, t, request: gr.Request):
+        return feedback(1, c, t, request)
+
+    def thumbs_down(c, t, request: gr.Request):
+        return feedback(-1, c, t, request)
+
+    up.click(thumbs_up, [comment, turns], [fb_status, comment], api_visibility="private")
+    down.click(thumbs_down, [comment, turns], [fb_status, comment], api_visibility="private")
     chat.like(like, [turns], [fb_status], api_visibility="private")
     return {"chat": chat, "region": region, "year": year, "kind": kind}
 
 
 # ---------------------------------------------------------------- documents page
 
-DOC_HEADERS = ["doc_id", "标题", "地区", "省份", "级别", "年份", "类型", "来源"]
+DOC_HEADERS = ["标题", "地区", "省份", "级别", "年份", "类型", "文件"]
 
 
-def documents_table(services: Services) -> list[list]:
-    """Uploaded documents first (the ones a user is working on), then the rest, by source."""
-    docs = sorted(services.index.catalog.documents(), key=lambda d: (not d.source.startswith("uploads/"), d.source, d.ord))
-    return [[d.doc_id, d.title, d.region, d.province, d.level, d.year or "", KIND_LABELS.get(d.kind, d.kind), d.source] for d in docs]
+def documents_table(service: Service, who: Principal | None) -> list[list]:
+    """Uploaded documents first (the ones a user is working on), then the rest, by file; names, never storage paths."""
+    try:
+        docs = service.documents(who)
+    except QaError:
+        return []
+    docs = sorted(docs, key=lambda d: (not d.source.startswith("uploads/"), d.source, d.ord))
+    return [[d.title, d.region, d.province, d.level, d.year or "", KIND_LABELS.get(d.kind, d.kind), display_source(d.source)] for d in docs]
 
 
-def doc_choices(services: Services) -> list[tuple[str, str]]:
-    return [(f"{d.title[:40]}({d.region} · {d.year or '—'})", d.doc_id) for d in services.index.catalog.documents()]
+def doc_choices(service: Service, who: Principal | None) -> list[tuple[str, str]]:
+    try:
+        docs = service.documents(who)
+    except QaError:
+        return []
+    return [(f"{d.title[:40]}({d.region} · {d.year or '—'})", d.doc_id) for d in docs]
 
 
-def documents_page(services: Services, chat_parts: dict):
+def _read_upload(path: str, limit: int) -> bytes:
+    """A file Gradio received for us. Gradio's own check (enabled in mount_ui) has already refused any path outside
+    its upload folder; this refuses anything but a regular file within the size limit before reading a byte."""
+    import os
+    import stat
+
+    st = os.stat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise QaError("不是普通文件 (not a regular file)")
+    if st.st_size > limit:
+        raise QaError("文件太大 (file too large)", code="too_large", status=413)
+    with open(path, "rb") as f:
+        return f.read(limit + 1)
+
+
+def documents_page(service: Service, chat_parts: dict):
     with gr.Column():
-        gr.Markdown(f"上传报告(txt、md、html、pdf、docx,单个文件不超过 {services.settings.max_upload_mb} MB),系统会自动识别地区、年份和类型并建立索引。")
+        gr.Markdown(f"上传报告(txt、md、html、pdf、docx,单个文件不超过 {service.settings.max_upload_mb} MB),系统会自动识别地区、年份和类型并建立索引。"
+                    "上传、更正和删除需要管理员密钥。")
         files = gr.File(label="选择文件", file_count="multiple", file_types=sorted(set(FORMATS)), elem_id="qa-upload", type="filepath")
         upload_btn = gr.Button("上传并索引", variant="primary", elem_id="qa-upload-btn")
         upload_status = gr.Markdown("", elem_id="qa-upload-status")
-        table = gr.Dataframe(value=documents_table(services), headers=DOC_HEADERS, interactive=False, wrap=True, elem_id="qa-doc-table", label="已索引的文档", max_height=420)
+        table = gr.Dataframe(value=[], headers=DOC_HEADERS, interactive=False, wrap=True, elem_id="qa-doc-table", label="已索引的文档", max_height=420)
         with gr.Accordion("更正元数据 / 删除文档", open=True):
-            doc_pick = gr.Dropdown(label="选择文档", choices=doc_choices(services), value=None, elem_id="qa-doc-pick")
+            doc_pick = gr.Dropdown(label="选择文档", choices=[], value=None, elem_id="qa-doc-pick")
             with gr.Row():
                 f_title = gr.Textbox(label="标题")
                 f_region = gr.Textbox(label="地区")
@@ -352,25 +397,27 @@ def documents_page(services: Services, chat_parts: dict):
                 f_kind = gr.Dropdown(label="类型", choices=[(label, kind) for kind, label in KIND_LABELS.items()], value=None)
             with gr.Row():
                 save_btn = gr.Button("保存更正", elem_id="qa-doc-save")
-                delete_btn = gr.Button("删除该文档所在文件", variant="stop", elem_id="qa-doc-delete")
+                delete_btn = gr.Button("删除该文档", variant="stop", elem_id="qa-doc-delete")
             edit_status = gr.Markdown("")
 
-    def admin_check(request: gr.Request | None):
-        if not services.admin_ok(_key_of(request)):
-            raise gr.Error("该操作需要管理员密钥 (admin key)")
-
-    def refreshed():
-        regions, years = filter_choices(services)
-        out = [documents_table(services), gr.Dropdown(choices=doc_choices(services), value=None)]
+    def refreshed(request: gr.Request | None):
+        who = _who(service, request)
+        regions, years = filter_choices(service)
+        out = [documents_table(service, who), gr.Dropdown(choices=doc_choices(service, who), value=None)]
         if chat_parts.get("region") is not None:
             out += [gr.Dropdown(choices=regions), gr.Dropdown(choices=years)]
         return out
 
     def upload(paths, request: gr.Request, progress=gr.Progress()):
-        admin_check(request)
+        who = _who(service, request)
+        try:
+            service.need_admin(who)
+        except QaError as exc:
+            return [f"❌ {_e(exc.message)}"] + refreshed(request)
         if not paths:
-            return ["请先选择文件。"] + refreshed()
+            return ["请先选择文件。"] + refreshed(request)
         paths = paths if isinstance(paths, list) else [paths]
+        limit = service.settings.max_upload_mb * 1024 * 1024
         lines = []
         for i, p in enumerate(paths):
             name = Path(p).name
@@ -382,39 +429,47 @@ def documents_page(services: Services, chat_parts: dict):
                 progress((_i, len(paths)), desc=f"正在索引 {_name}:已嵌入 {embedded[0]} 段")
 
             try:
-                result = services.upload(Path(p).read_bytes(), name, progress=tick)
-            except (LoadError, ApiError) as exc:
-                lines.append(f"❌ {_e(name)}:{_e(getattr(exc, 'message', exc))}")
+                result = service.upload(who, _read_upload(p, limit), name, progress=tick)
+            except (QaError, OSError) as exc:
+                lines.append(f"❌ {_e(name)}:{_e(getattr(exc, 'message', '无法读取该文件'))}")
                 continue
-            status = {"added": "✅ 已添加", "updated": "✅ 已更新", "unchanged": "ℹ️ 内容未变"}.get(result.status, result.status)
+            finally:
+                Path(p).unlink(missing_ok=True)  # Gradio's temporary copy: we have what we need
+            status = {"added": "✅ 已添加", "updated": "✅ 已更新", "unchanged": "ℹ️ 内容未变", "duplicate": "ℹ️ 已有相同文件"}.get(result.status, result.status)
             docs = "、".join(f"{_e(d.region or '地区不详')} {d.year or ''} {_e(KIND_LABELS.get(d.kind, d.kind))}" for d in result.documents)
-            lines.append(f"{status} {_e(name)}" + (f":{len(result.documents)} 篇({docs}),{result.chunks} 段" if result.documents else ""))
+            extra = f"(与 {_e(display_source(result.duplicate_of))} 相同,未重复索引)" if result.status == "duplicate" else ""
+            lines.append(f"{status} {_e(name)}{extra}" + (f":{len(result.documents)} 篇({docs}),{result.chunks} 段" if result.documents and result.status != "duplicate" else ""))
         progress((len(paths), len(paths)), desc="完成")
-        return ["<br>".join(lines)] + refreshed()
+        return ["<br>".join(lines)] + refreshed(request)
 
-    def pick(doc_id):
-        d = services.index.catalog.document(doc_id) if doc_id else None
+    def pick(doc_id, request: gr.Request):
+        try:
+            d = service.document(_who(service, request), doc_id) if doc_id else None
+        except QaError:
+            d = None
         if d is None:
             return "", "", None, None
         return d.title, d.region, d.year, d.kind
 
     def save(doc_id, title, region, year, kind, request: gr.Request):
-        admin_check(request)
         if not doc_id:
-            return ["请先选择文档。"] + refreshed()
+            return ["请先选择文档。"] + refreshed(request)
         fields = {"title": title, "region": region, "year": int(year) if year else None, "kind": kind}
-        d = services.update_document(doc_id, {k: v for k, v in fields.items() if v not in (None, "")})
-        return [f"✅ 已保存:{_e(d.title)}({_e(d.region)} · {d.year or '—'} · {_e(KIND_LABELS.get(d.kind, d.kind))})"] + refreshed()
+        try:
+            d = service.correct(_who(service, request), doc_id, {k: v for k, v in fields.items() if v not in (None, "")})
+        except QaError as exc:
+            return [f"❌ {_e(exc.message)}"] + refreshed(request)
+        return [f"✅ 已保存:{_e(d.title)}({_e(d.region)} · {d.year or '—'} · {_e(KIND_LABELS.get(d.kind, d.kind))})"] + refreshed(request)
 
     def delete(doc_id, request: gr.Request):
-        admin_check(request)
         if not doc_id:
-            return ["请先选择文档。"] + refreshed()
+            return ["请先选择文档。"] + refreshed(request)
         try:
-            out = services.delete_document(doc_id)
-        except ApiError as exc:
-            return [f"❌ {_e(exc.message)}"] + refreshed()
-        return [f"🗑 已删除 {_e(out['deleted'])}({len(out['documents'])} 篇)"] + refreshed()
+            out = service.delete(_who(service, request), doc_id)
+        except QaError as exc:
+            return [f"❌ {_e(exc.message)}"] + refreshed(request)
+        gone = f",文件 {_e(out['file'])} 已移除" if out["file_removed"] else ""
+        return [f"🗑 已删除《{_e(out['title'])}》{gone}"] + refreshed(request)
 
     extra = [chat_parts["region"], chat_parts["year"]] if chat_parts.get("region") is not None else []
     upload_btn.click(upload, [files], [upload_status, table, doc_pick] + extra, api_visibility="private")
@@ -426,115 +481,112 @@ def documents_page(services: Services, chat_parts: dict):
 
 # ---------------------------------------------------------------- evaluation and status pages
 
-def run_evaluation(services: Services, gold: Path | None = None, progress=None) -> tuple[dict, str, str]:
-    """The gold-set evaluation (qa.evaluation, the same as `qa eval`) on a separate index of the seeds:
-    the figures never depend on what users uploaded. Returns (summary, charts as HTML, report folder)."""
-    from qa.evaluation import report
-    from qa.evaluation.gold import load_gold
-    from qa.evaluation.run import DEFAULT_GOLD, DEFAULT_OUT, run_seeds, seed_index
-
-    gold = Path(gold) if gold else DEFAULT_GOLD
-    items = load_gold(gold)
-    done = [0]
-
-    def tick(n=1):
-        done[0] += n or 0
-        if progress:
-            progress(done[0], len(items))
-
-    index = seed_index(services.settings)
-    result = run_seeds(index, items, progress=tick)
-    result["gold"] = str(gold)
-    folder = report.write(result, DEFAULT_OUT)
-    charts = ""
-    try:
-        charts = report._charts(result)  # the report's own SVG bar charts
-    except Exception:
-        pass
-    summary = report.summary(result)
-    metrics = {name: sys.get("metrics", {}) for name, sys in summary.get("systems", {}).items()}
-    head = {k: summary.get(k) for k in ("dataset", "items", "backend", "documents", "seconds", "gold")}
-    return {**head, "metrics": metrics}, charts, str(folder)
-
-
-def evaluation_page(services: Services):
+def evaluation_page(service: Service):
     if importlib.util.find_spec("qa.evaluation") is None or importlib.util.find_spec("qa.evaluation.run") is None:
         gr.Markdown("评测模块 `qa.evaluation` 尚未安装,此页暂不可用。", elem_id="qa-eval-note")
         return
-    gr.Markdown("在标准问答集上评测(默认 `eval/gold.jsonl`,也可上传 JSONL 文件)。评测使用单独的种子文档索引,不受上传文档影响;"
-                "完整报告写入 `eval/reports/`。命令行:`qa eval`。", elem_id="qa-eval-note")
-    gold = gr.File(label="标准问答集(可选,JSONL)", file_types=[".jsonl"], type="filepath")
+    gr.Markdown("在项目自带的标准问答集上评测(需要管理员密钥)。评测使用单独的种子文档索引,不受上传文档影响。"
+                "用自己的问答集评测请用命令行:`qa eval --gold 文件.jsonl`。", elem_id="qa-eval-note")
     run = gr.Button("运行评测", variant="primary", elem_id="qa-eval-run")
     where = gr.Markdown("")
     summary = gr.JSON(label="评测摘要")
     charts = gr.HTML("")
 
-    def go(path, progress=gr.Progress()):
-        progress(0, desc="正在准备评测索引…")
+    def go(request: gr.Request, progress=gr.Progress()):
+        who = _who(service, request)
         try:
-            summ, svg, folder = run_evaluation(services, Path(path) if path else None,
-                                               lambda d, n: progress((d, n), desc=f"评测中 {d}/{n}"))
-        except Exception as exc:
-            raise gr.Error(f"评测失败:{type(exc).__name__}: {exc}")
-        return f"报告:`{_e(folder)}/report.html`", summ, svg
+            service.need_admin(who)
+            progress(0, desc="正在准备评测索引…")
+            out = service.evaluate(who, lambda d, n: progress((d, n), desc=f"评测中 {d}/{n}"))
+        except QaError as exc:
+            raise gr.Error(exc.message)
+        except Exception:
+            log.exception("evaluation failed")
+            raise gr.Error("评测失败,请查看服务器日志。")
+        summ = out["summary"]
+        metrics = {name: sys.get("metrics", {}) for name, sys in summ.get("systems", {}).items()}
+        head = {k: summ.get(k) for k in ("dataset", "items", "backend", "documents", "seconds")}
+        return f"报告已保存:{_e(out['report'])}", {**head, "metrics": metrics}, out["charts"]
 
-    run.click(go, [gold], [where, summary, charts], api_visibility="private")
+    run.click(go, None, [where, summary, charts], api_visibility="private")
 
 
-def status_markdown(services: Services) -> str:
-    s = services.status()
+def status_markdown(service: Service, who: Principal | None = None) -> str:
+    try:
+        s = service.status(who)
+    except QaError:
+        return "请先登录。"
     rows = [
+        ("状态", "正常" if s["status"] == "ok" else "降级(向量库不可用或不一致)"),
+        ("文件 / 文档 / 段落", f"{s['files']} / {s['documents']} / {s['chunks']}"),
+        ("最近更新", s.get("last_update") or "—"),
         ("嵌入模型", s["embedding_model"]),
         ("生成方式", f"{s['backend']}(可用:{'、'.join(s['backends'])})"),
-        ("文件 / 文档 / 段落", f"{s['files']} / {s['documents']} / {s['chunks']}"),
-        ("向量库", s["vector_store"]),
-        ("索引目录", s["index_dir"]),
         ("访问控制", "已启用 API key" if s["auth"] else "未启用"),
     ]
-    return "\n".join(["| 项目 | 值 |", "|---|---|"] + [f"| {k} | `{_e(v)}` |" for k, v in rows])
+    return "\n".join(["| 项目 | 值 |", "|---|---|"] + [f"| {k} | {_e(v)} |" for k, v in rows])
 
 
 # ---------------------------------------------------------------- pages
 
-def build_main(services: Services) -> gr.Blocks:
+def build_main(service: Service) -> gr.Blocks:
     with gr.Blocks(title="法治报告问答", analytics_enabled=False) as demo:
         gr.Markdown("## 法治报告问答\n基于各地法治政府建设年度报告回答问题,每句回答都有可核对的原文出处。", elem_id="qa-title")
         with gr.Tabs():
             with gr.Tab("问答", id="chat"):
-                parts = chat_panel(services, compact=False)
+                parts = chat_panel(service, compact=False)
             with gr.Tab("文档管理", id="docs"):
-                table, doc_pick = documents_page(services, parts)
+                table, doc_pick = documents_page(service, parts)
             with gr.Tab("评测", id="eval"):
-                evaluation_page(services)
+                evaluation_page(service)
             with gr.Tab("运行状态", id="status"):
-                status = gr.Markdown(status_markdown(services), elem_id="qa-status")
-                gr.Button("刷新", size="sm").click(lambda: status_markdown(services), None, status, api_visibility="private")
+                status = gr.Markdown("", elem_id="qa-status")
+                refresh = gr.Button("刷新", size="sm")
 
-        def on_load():
-            regions, years = filter_choices(services)
-            return (gr.Dropdown(choices=regions), gr.Dropdown(choices=years), documents_table(services),
-                    gr.Dropdown(choices=doc_choices(services)), status_markdown(services))
+        def refresh_status(request: gr.Request):
+            return status_markdown(service, _who(service, request))
+
+        refresh.click(refresh_status, None, status, api_visibility="private")
+
+        def on_load(request: gr.Request):
+            who = _who(service, request)
+            regions, years = filter_choices(service)
+            return (gr.Dropdown(choices=regions), gr.Dropdown(choices=years), documents_table(service, who),
+                    gr.Dropdown(choices=doc_choices(service, who)), status_markdown(service, who))
 
         demo.load(on_load, None, [parts["region"], parts["year"], table, doc_pick, status], api_visibility="private")
     return demo
 
 
-def build_embed(services: Services) -> gr.Blocks:
+def build_embed(service: Service) -> gr.Blocks:
     with gr.Blocks(title="法治报告问答", analytics_enabled=False, fill_width=True) as demo:
         with gr.Column(elem_classes=["qa-compact"]):
-            chat_panel(services, compact=True)
+            chat_panel(service, compact=True)
     return demo
 
 
-def mount_ui(app, services: Services) -> None:
+def mount_ui(app, service: Service) -> None:
+    """Mount both pages, with the file checks that Gradio's own launch() turns on.
+
+    Gradio checks that a file argument lies in its upload folder only when `blocks.has_launched` is set, which
+    launch() does and mount_gradio_app() does not: without it, the queue API accepted any server path as a file
+    argument and opened it on the event loop (/dev/zero froze the server). Setting it makes every file argument
+    outside the upload folder fail before any I/O (tests/test_security.py replays the attack).
+    """
     common = dict(
         theme=THEME,
         css=CSS,
         head=HEAD,
         ssr_mode=False,
         footer_links=[],
-        max_file_size=f"{services.settings.max_upload_mb}mb",
-        show_error=True,
+        max_file_size=f"{service.settings.max_upload_mb}mb",
+        show_error=False,  # our gr.Error messages still show; other exceptions' text (paths…) does not
+        run_history=False,
+        mcp_server=False,
+        enable_monitoring=False,
+        allowed_paths=[],
+        blocked_paths=[str(service.settings.data_dir)],
     )
-    gr.mount_gradio_app(app, build_embed(services), path="/embed", **common)
-    gr.mount_gradio_app(app, build_main(services), path="/", **common)
+    for path, blocks in (("/embed", build_embed(service)), ("/", build_main(service))):
+        gr.mount_gradio_app(app, blocks, path=path, **common)
+        blocks.has_launched = True

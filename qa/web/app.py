@@ -1,0 +1,382 @@
+"""One FastAPI application: the REST API for the portal, the Gradio chat UI at /, the compact chat at /embed.
+
+    create_app(settings, index) -> FastAPI      (tests pass their own index)
+    run_server(host, port)                      (`python app.py`, `qa serve`)
+
+Every request passes qa.web.guard.Guard first (auth, roles at the door, rate limits, body limits, CORS, framing,
+JSON errors). Routes are thin: they turn HTTP into calls on qa.service.Service, which checks roles and raises
+domain errors; those become JSON here: {"error": "<code>", "message": "<what to do>"}.
+"""
+from __future__ import annotations
+
+import html
+import json
+import logging
+import os
+from typing import Any, Literal
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from fastapi import Depends, FastAPI, File, Query, Request, UploadFile  # noqa: E402
+from fastapi.exceptions import RequestValidationError  # noqa: E402
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, StreamingResponse  # noqa: E402
+from fastapi.security import APIKeyHeader, HTTPBearer  # noqa: E402
+from pydantic import BaseModel, Field  # noqa: E402
+from starlette.exceptions import HTTPException as StarletteHTTPException  # noqa: E402
+
+from ..errors import QaError, TooLarge  # noqa: E402
+from ..index import Index  # noqa: E402
+from ..models import KIND_LABELS  # noqa: E402
+from ..service import Principal, Service  # noqa: E402
+from ..settings import Settings, get_settings  # noqa: E402
+from .guard import Guard, RedactKeys, clear_cookie, local_path, session_cookie  # noqa: E402
+
+log = logging.getLogger("qa.web")
+
+
+def _error(status: int, code: str, message: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"error": code, "message": message}, status_code=status, headers=headers)
+
+
+# ---------------------------------------------------------------- request bodies
+
+class Turn(BaseModel):
+    question: str = Field("", max_length=20000)
+    answer: str = Field("", max_length=50000)
+
+
+class AskRequest(BaseModel):
+    question: str = Field(..., description="问题 (the question)", examples=["哪些地区行政机关负责人出庭应诉率达100%?"])
+    region: str | None = Field(None, max_length=100, description="只看该地区 (e.g. 克拉玛依市)")
+    year: int | None = Field(None, ge=1949, le=2100)
+    kind: Literal["report", "plan", "article"] | None = None
+    history: list[Turn] = Field(default_factory=list, max_length=20, description="earlier turns, for follow-ups like «那新乡呢?»")
+    backend: str | None = Field(None, max_length=40, description="extractive / openai / local (default: QA_BACKEND)")
+
+
+class FeedbackRequest(BaseModel):
+    rating: Any = Field(..., description="up/down, 👍/👎, 1/-1")
+    question: str = Field(..., max_length=20000)
+    answer: str = Field("", max_length=50000)
+    citations: list[dict] = Field(default_factory=list, max_length=100)
+    comment: str = Field("", max_length=4000)
+    backend: str = Field("", max_length=40)
+
+
+class DocumentUpdate(BaseModel):
+    title: str | None = Field(None, max_length=500)
+    region: str | None = Field(None, max_length=100)
+    province: str | None = Field(None, max_length=100)
+    city: str | None = Field(None, max_length=100)
+    district: str | None = Field(None, max_length=100)
+    level: str | None = Field(None, max_length=20)
+    year: int | None = Field(None, ge=1949, le=2100)
+    kind: Literal["report", "plan", "article"] | None = None
+    published: str | None = Field(None, max_length=40)
+
+
+def _clean_errors(errors: list[dict]) -> list[dict]:
+    """Validation details without the offending input (it may be huge, non-finite or hold lone surrogates)."""
+    return [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))} for e in errors]
+
+
+def _principal(request: Request) -> Principal | None:
+    return getattr(request.state, "principal", None)
+
+
+# ---------------------------------------------------------------- the app
+
+def create_app(settings: Settings | None = None, index: Index | None = None, with_ui: bool = True) -> FastAPI:
+    settings = settings or get_settings()
+    index = index or Index(settings)
+    service = Service(settings, index)
+
+    app = FastAPI(
+        title="法治报告问答 API",
+        version="0.1.0",
+        description="Questions over rule-of-law government reports, answered with verified citations. "
+        "Send `Authorization: Bearer <key>` or `X-API-Key: <key>` when the server has QA_API_KEYS set.",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.service = service
+
+    @app.exception_handler(QaError)
+    async def _qa_error(request: Request, exc: QaError):
+        return _error(exc.status, exc.code, exc.message, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError):
+        details = _clean_errors(exc.errors())
+        problems = [f"{'.'.join(p for p in d['loc'] if p not in ('body', 'query', 'path')) or 'request'}: {d['msg']}" for d in details]
+        return JSONResponse({"error": "invalid_request", "message": "; ".join(problems), "details": details}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException):
+        codes = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 401: "unauthorized", 403: "forbidden"}
+        return _error(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail), getattr(exc, "headers", None))
+
+    @app.post("/login", include_in_schema=False)
+    async def login(request: Request):
+        form = await request.form()
+        key, nxt = str(form.get("key", "")), local_path(str(form.get("next", "/")))
+        secure = request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
+        guard: Guard = app.state.guard
+        address = request.client.host if request.client else "unknown"
+        who = service.keys.principal(key) if key else None
+        if who is None or who.role == "anonymous":
+            guard.failures.hit("addr:" + address)
+            return HTMLResponse(login_page(nxt, error=True), status_code=401)
+        response = RedirectResponse(nxt, status_code=303)
+        response.headers.append("set-cookie", session_cookie(service, key, secure))
+        return response
+
+    @app.get("/logout", include_in_schema=False)
+    def logout(request: Request):
+        secure = request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
+        response = RedirectResponse("/", status_code=303)
+        response.headers.append("set-cookie", clear_cookie(secure))
+        return response
+
+    _add_api_routes(app, service)
+
+    @app.get("/doc/{doc_id}", response_class=HTMLResponse, include_in_schema=False)
+    def view_document(request: Request, doc_id: str, start: int | None = None, end: int | None = None):
+        return document_page(service, _principal(request), doc_id, start, end)
+
+    if with_ui:
+        from .ui import mount_ui
+
+        @app.get("/embed", include_in_schema=False)
+        def embed_slash(request: Request):
+            query = request.url.query
+            return RedirectResponse("/embed/" + (f"?{query}" if query else ""), status_code=307)
+
+        mount_ui(app, service)
+
+    # Outermost: nothing behind it runs for a request it refuses.
+    guarded = Guard(None, service, login_page)  # its app is set when Starlette builds the stack
+    app.state.guard = guarded
+    _install_guard(app, guarded)
+    return app
+
+
+def _install_guard(app: FastAPI, guard: Guard) -> None:
+    """Put the guard in front of Starlette's own middleware stack (ServerErrorMiddleware included), so that even
+    an unhandled error comes back as JSON from the guard and not as Starlette's plain-text 500."""
+    build = app.build_middleware_stack
+
+    def build_guarded():
+        guard.app = build()
+        return guard
+
+    app.build_middleware_stack = build_guarded
+
+
+def login_page(next_path: str, error: bool = False) -> str:
+    msg = '<p role="alert" style="color:#b91c1c">密钥无效,请重试。</p>' if error else ""
+    return f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>法治报告问答 · 登录</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"></head>
+<body style="font-family:sans-serif;max-width:360px;margin:15vh auto;padding:0 1em">
+<h1 style="font-size:1.4em">法治报告问答</h1><p>请输入访问密钥 (API key)。</p>{msg}
+<form method="post" action="/login"><input type="hidden" name="next" value="{html.escape(next_path)}">
+<label for="key">访问密钥</label>
+<input id="key" name="key" type="password" autofocus style="width:100%;padding:.5em;margin-bottom:.5em">
+<button type="submit" style="padding:.5em 1.5em">进入</button></form></body></html>"""
+
+
+# ---------------------------------------------------------------- REST routes
+
+def _add_api_routes(app: FastAPI, service: Service) -> None:
+    settings = service.settings
+    # Declared for the OpenAPI page; the guard has already checked the key.
+    bearer = HTTPBearer(auto_error=False, description="API key as a bearer token")
+    header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")
+
+    def who(request: Request, _b=Depends(bearer), _h=Depends(header)) -> Principal | None:
+        return _principal(request)
+
+    def filters_of(region, year, kind):
+        from ..retrieval import Filters
+
+        return Filters(region=(region or None), year=year, kind=kind)
+
+    @app.get("/healthz", tags=["status"])
+    def healthz():
+        """Liveness for anyone: status, counts, vector-store consistency (no paths, no keys, no model ids)."""
+        return service.health()
+
+    @app.get("/readyz", tags=["status"])
+    def readyz():
+        """Readiness for a load balancer: 503 while the vector store is unreachable or out of step with the catalogue."""
+        status = service.health()
+        return JSONResponse(status, status_code=200 if status["status"] == "ok" else 503)
+
+    @app.get("/api/status", tags=["status"])
+    def api_status(p: Principal | None = Depends(who)):
+        """Runtime status for signed-in users: health, documents, last update, models and backends."""
+        return service.status(p)
+
+    @app.post("/api/ask", tags=["ask"])
+    def api_ask(req: AskRequest, p: Principal | None = Depends(who)):
+        """Answer a question: {answer, refused, citations[...], timings, verification, nearest}."""
+        answer = service.ask(p, req.question, filters_of(req.region, req.year, req.kind), [t.model_dump() for t in req.history], req.backend)
+        return answer.to_dict()
+
+    @app.post("/api/ask/stream", tags=["ask"],
+              responses={200: {"content": {"text/event-stream": {}}, "description": "SSE: `token` events, then `citations`, then `answer` (the verified answer, which replaces the tokens)"}})
+    def api_ask_stream(req: AskRequest, p: Principal | None = Depends(who)):
+        """Server-sent events: `event: token` {text} while the answer is written, then `event: citations` [...], then `event: answer` {...}."""
+        events = service.ask_stream(p, req.question, filters_of(req.region, req.year, req.kind), [t.model_dump() for t in req.history], req.backend)
+
+        def sse():
+            try:
+                for ev in events:
+                    if ev["type"] == "token":
+                        yield _sse("token", {"text": ev["text"]})
+                    elif ev["type"] == "answer":
+                        data = ev["answer"].to_dict()
+                        yield _sse("citations", data["citations"])
+                        yield _sse("answer", data)
+            except QaError as exc:  # the status line is already sent: report in-band
+                yield _sse("error", {"error": exc.code, "message": exc.message})
+            except Exception:
+                log.exception("stream failed")
+                yield _sse("error", {"error": "internal_error", "message": "服务器内部错误 (internal error)"})
+
+        return StreamingResponse(sse(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    @app.get("/api/search", tags=["search"])
+    def api_search(
+        q: str = Query(..., description="查询"),
+        k: int = Query(5, ge=1, le=50),
+        region: str | None = Query(None, max_length=100),
+        year: int | None = Query(None, ge=1949, le=2100),
+        kind: Literal["report", "plan", "article"] | None = None,
+        p: Principal | None = Depends(who),
+    ):
+        """Hybrid search (BM25 + dense): the best chunks with their document metadata and offsets."""
+        hits = service.search(p, q, k=k, filters=filters_of(region, year, kind))
+        return {"query": q.strip(), "results": [h.to_dict() for h in hits]}
+
+    @app.get("/api/documents", tags=["documents"])
+    def api_documents(p: Principal | None = Depends(who)):
+        """Every indexed document with its metadata."""
+        return {"documents": [d.to_dict() for d in service.documents(p)], "stats": service.index.catalog.stats()}
+
+    @app.get("/api/documents/{doc_id}", tags=["documents"])
+    def api_document(doc_id: str, text: bool = False, p: Principal | None = Depends(who)):
+        """One document's metadata (with its text when `text=true`)."""
+        doc, full = service.document_text(p, doc_id)
+        out = doc.to_dict()
+        if text:
+            out["text"] = full[doc.start : doc.end]
+        return out
+
+    @app.post("/api/documents", tags=["documents"], status_code=201)
+    def api_upload(file: UploadFile = File(..., description="txt, md, html, pdf or docx"), p: Principal | None = Depends(who)):
+        """Upload a report (multipart field `file`); it is stored, split into documents and indexed (admin)."""
+        service.need_admin(p)
+        limit = settings.max_upload_mb * 1024 * 1024
+        data = file.file.read(limit + 1)
+        if len(data) > limit:
+            raise TooLarge(f"文件太大: 上限 {settings.max_upload_mb} MB (file too large)")
+        result = service.upload(p, data, file.filename or "upload")
+        return JSONResponse(result.to_dict(), status_code=201 if result.status in ("added", "updated") else 200)
+
+    @app.patch("/api/documents/{doc_id}", tags=["documents"])
+    def api_update(doc_id: str, req: DocumentUpdate, p: Principal | None = Depends(who)):
+        """Correct a document's detected metadata (region, year, kind, title…) (admin)."""
+        return service.correct(p, doc_id, req.model_dump(exclude_unset=True)).to_dict()
+
+    @app.delete("/api/documents/{doc_id}", tags=["documents"])
+    def api_delete(doc_id: str, p: Principal | None = Depends(who)):
+        """Delete one document (admin). When its file holds no other document, the stored original goes too."""
+        return service.delete(p, doc_id)
+
+    @app.post("/api/gc", tags=["documents"])
+    def api_gc(p: Principal | None = Depends(who)):
+        """Remove orphan vectors and what interrupted uploads left behind (admin; also `qa gc`)."""
+        return service.gc(p)
+
+    @app.post("/api/feedback", tags=["feedback"], status_code=201)
+    def api_feedback(req: FeedbackRequest, p: Principal | None = Depends(who)):
+        """Record 👍/👎 (and an optional comment) for an answer."""
+        return service.add_feedback(p, req.rating, req.question, req.answer, req.citations, req.comment, req.backend, channel="api")
+
+    @app.get("/api/feedback", tags=["feedback"])
+    def api_feedback_export(format: Literal["json", "jsonl", "csv"] = "json", p: Principal | None = Depends(who)):
+        """Export all feedback (admin)."""
+        if format == "json":
+            service.need_admin(p)
+            return {"feedback": service.feedback.all(), "counts": service.feedback.count()}
+        media = "text/csv; charset=utf-8" if format == "csv" else "application/x-ndjson"
+        return PlainTextResponse(service.export_feedback(p, format), media_type=media)
+
+    @app.api_route("/api/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+    def api_unknown(rest: str):
+        return _error(404, "not_found", "没有这个接口 (unknown endpoint; see /docs)")
+
+
+def _sse(event: str, data) -> str:
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+# ---------------------------------------------------------------- whole-document view
+
+def document_page(service: Service, who: Principal | None, doc_id: str, start: int | None, end: int | None) -> HTMLResponse:
+    from ..service import display_source
+
+    try:
+        doc, text = service.document_text(who, doc_id)
+    except QaError as exc:
+        return HTMLResponse(f"<!doctype html><meta charset=utf-8><p>{html.escape(exc.message)}</p><p><a href='/'>返回问答</a></p>", status_code=exc.status)
+    lo, hi = doc.start, doc.end
+    if start is not None and end is not None and 0 <= start < end <= len(text):
+        lo, hi = min(lo, start), max(hi, end)
+        body = html.escape(text[lo:start]) + f'<mark id="hl">{html.escape(text[start:end])}</mark>' + html.escape(text[end:hi])
+    else:
+        body = html.escape(text[lo:hi])
+    year = f"{doc.year}年" if doc.year else "年份不详"
+    meta = " · ".join(html.escape(x) for x in (doc.region or "地区不详", year, KIND_LABELS.get(doc.kind, doc.kind or "")))
+    page = f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>{html.escape(doc.title or doc.doc_id)}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body{{font-family:"Noto Sans CJK SC","PingFang SC","Microsoft YaHei",sans-serif;max-width:52em;margin:2em auto;padding:0 1em;line-height:1.8;color:#1f2937}}
+pre{{white-space:pre-wrap;font-family:inherit}} mark{{background:#fde68a;color:#1f2937;padding:.1em 0;scroll-margin-top:40vh}} .meta{{color:#4b5563}}</style></head>
+<body><p><a href="/">‹ 返回问答</a></p><h1 style="font-size:1.3em">{html.escape(doc.title or doc.doc_id)}</h1><p class="meta">{meta} · 文件 {html.escape(display_source(doc.source))}</p>
+<pre>{body}</pre></body></html>"""
+    # Document text is untrusted: nothing on this page may run scripts.
+    return HTMLResponse(page, headers={"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'none'"})
+
+
+# ---------------------------------------------------------------- running
+
+def ensure_seeds(index: Index) -> None:
+    """A fresh machine opens with the seeds indexed."""
+    if index.catalog.documents():
+        return
+    from ..ingest import ingest_paths
+
+    log.warning("index is empty: indexing %s", index.settings.seeds_dir)
+    for r in ingest_paths(index, [index.settings.seeds_dir]):
+        if r.status == "failed":
+            log.warning("failed: %s %s", r.source, r.error)
+
+
+def run_server(host: str | None = None, port: int | None = None, settings: Settings | None = None) -> None:
+    import uvicorn
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("uvicorn.access").addFilter(RedactKeys())
+    settings = settings or get_settings()
+    index = Index(settings)
+    ensure_seeds(index)
+    health = index.vector_health()
+    if health["reachable"] and not health["consistent"]:
+        log.warning("the vector store holds %s vectors for %s chunks: run `qa ingest --force` (or `qa rebuild`) to restore them", health["vectors"], health["chunks"])
+    index.warm()  # the first question should not pay for loading the model and BM25
+    app = create_app(settings, index)
+    host, port = host or settings.host, port or settings.port
+    print(f"法治报告问答: http://{host}:{port}/  (API docs /docs, embed /embed)", flush=True)
+    uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
