@@ -19,8 +19,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .bench import _percentile
-from .settings import PROJECT_ROOT, Settings
+from bench.seeds import _percentile
+from qa.settings import PROJECT_ROOT, Settings
 
 QUESTIONS = [PROJECT_ROOT / "tests" / "data" / "retrieval.jsonl", PROJECT_ROOT / "tests" / "data" / "answers.jsonl"]
 ADMIN_KEY = "bench-admin"
@@ -59,7 +59,7 @@ def start_server(data_dir: Path, base: Settings, log_path: Path, timeout: float 
     """`qa serve` in its own process (it indexes the seeds on first start) and wait until it answers."""
     import httpx
 
-    from .web.testing import free_port
+    from qa.web.testing import free_port
 
     port = free_port()
     env = dict(os.environ, QA_DATA_DIR=str(data_dir), QA_EMBED_CACHE=str(base.embed_cache_path), QA_ADMIN_KEYS=ADMIN_KEY,
@@ -212,7 +212,7 @@ def register(app) -> None:
         out: Path = typer.Option(None, help="also write the JSON report to this file"),
     ):
         """Load test over loopback: N clients on /api/ask and /api/search plus uploads; checks nothing was lost."""
-        from .settings import get_settings
+        from qa.settings import get_settings
 
         report = run_load(get_settings(), clients, seconds, upload_every)
         text = json.dumps(report, ensure_ascii=False, indent=2)

@@ -23,8 +23,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
 
-from .bench import QUESTIONS_FILE, _percentile, peak_rss_mb
-from .settings import PROJECT_ROOT, Settings
+from bench.seeds import QUESTIONS_FILE, _percentile, peak_rss_mb
+from qa.settings import PROJECT_ROOT, Settings
 
 REPORTS_PER_X = 20  # 20 synthetic reports ≈ 306 chunks = the seed corpus
 # "Which regions…" questions: `qa ask` searches them with per_doc=2, every chunk of every report a candidate.
@@ -147,9 +147,9 @@ def ingest_step(corpus: Path, manifest_path: Path) -> IngestFigures:
     """Index a corpus into QA_DATA_DIR, as `qa ingest` does, then build BM25 as the first search would."""
     from statistics import median
 
-    from .index import Index
-    from .ingest import ingest_paths
-    from .synthetic import read_manifest
+    from qa.index import Index
+    from qa.ingest import ingest_paths
+    from bench.synthetic import read_manifest
 
     index = Index(Settings())
     embeddings = index.embeddings  # loading the model is not indexing
@@ -211,9 +211,9 @@ def _misattributed(index, manifest: list) -> int:
 
 def search_step(manifest_path: Path, n_probes: int, rounds: int) -> SearchFigures:
     """A fresh process opens the index and answers the seed questions and the region/year probes."""
-    from .index import Index
-    from .retrieval import Filters, search
-    from .synthetic import read_manifest
+    from qa.index import Index
+    from qa.retrieval import Filters, search
+    from bench.synthetic import read_manifest
 
     index = Index(Settings())
     questions = seed_questions()
@@ -255,7 +255,7 @@ def search_step(manifest_path: Path, n_probes: int, rounds: int) -> SearchFigure
 
 def _subprocess(args: list[str], env: dict) -> dict:
     """Run one step in a fresh interpreter; its last stdout line is the JSON result."""
-    proc = subprocess.run([sys.executable, "-m", "qa.bench_scale", *args], env=env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.run([sys.executable, "-m", "bench.scale", *args], env=env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"bench step {args[0]} failed with exit code {proc.returncode}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -276,7 +276,7 @@ class Options:
 
 
 def run_scale(scale: int, opts: Options) -> ScaleRun:
-    from .synthetic import generate, write_manifest
+    from bench.synthetic import generate, write_manifest
 
     n = scale * opts.reports_per_x
     with tempfile.TemporaryDirectory(prefix=f"qa-scale-{scale}x-", dir=opts.workdir) as tmp:
@@ -413,8 +413,8 @@ def register(app) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """The subprocess entry points: `python -m qa.bench_scale ingest CORPUS MANIFEST` / `search MANIFEST N ROUNDS`."""
-    parser = argparse.ArgumentParser(prog="python -m qa.bench_scale")
+    """The subprocess entry points: `python -m bench.scale ingest CORPUS MANIFEST` / `search MANIFEST N ROUNDS`."""
+    parser = argparse.ArgumentParser(prog="python -m bench.scale")
     parser.add_argument("step", choices=["ingest", "search"])
     parser.add_argument("args", nargs="*")
     ns = parser.parse_args(argv)

@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .settings import PROJECT_ROOT, Settings
+from qa.settings import PROJECT_ROOT, Settings
 
 QUESTIONS_FILE = PROJECT_ROOT / "tests" / "data" / "retrieval.jsonl"
 
@@ -35,11 +35,11 @@ def _ms(values: list[float]) -> dict:
 
 
 def run_bench(base: Settings, backends: list[str] | None = None, rounds: int = 3) -> dict:
-    from .answer import ask
-    from .index import Index
-    from .ingest import ingest_paths
-    from .llm import available_backends
-    from .retrieval import search
+    from qa.answer import ask
+    from qa.index import Index
+    from qa.ingest import ingest_paths
+    from qa.llm import available_backends
+    from qa.retrieval import search
 
     questions = [json.loads(l)["question"] for l in QUESTIONS_FILE.read_text(encoding="utf-8").splitlines() if l.strip()]
     with tempfile.TemporaryDirectory(prefix="qa-bench-") as tmp:

@@ -19,11 +19,11 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from . import gazetteer as gz
-from .loaders import load_path
-from .models import SourceText
-from .segment import TOP_HEADING, Para, segment
-from .settings import PROJECT_ROOT
+from qa import gazetteer as gz
+from qa.loaders import load_path
+from qa.models import SourceText
+from qa.segment import TOP_HEADING, Para, segment
+from qa.settings import PROJECT_ROOT
 
 # Body size in characters: the seeds average ~118 characters per chunk, so ~1,800 characters make the
 # ~15 chunks per report that put 2,000 reports at 100× the seed corpus (306 chunks).

@@ -9,8 +9,8 @@ from qa.settings import Settings
 from qa.index import Index
 from qa.ingest import ingest_paths
 from qa.retrieval import search
-from qa.bench_scale import WHICH_QUESTIONS
-from qa.synthetic import generate
+from bench.scale import WHICH_QUESTIONS
+from bench.synthetic import generate
 
 n = int(sys.argv[1]); root = Path(f"/tmp/matrix{n}")
 corpus = root / "corpus"

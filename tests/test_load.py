@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa.bench_load import run_load, start_server, verify
+from bench.load import run_load, start_server, verify
 
 pytestmark = pytest.mark.slow
 

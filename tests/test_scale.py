@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import json
 
-from qa.bench_scale import Options, run, table
+from bench.scale import Options, run, table
 from qa.gazetteer import gazetteer
-from qa.synthetic import attributed_as, generate, shift_years
+from bench.synthetic import attributed_as, generate, shift_years
 
 
 def test_generator_is_deterministic_and_attributed(tmp_path):
