@@ -209,6 +209,19 @@ def bench(
 
 
 @app.command()
+def gc(as_json: bool = typer.Option(False, "--json")):
+    """Remove what crashes and interrupted uploads left: orphan vectors, unfinished originals, old UI temp files."""
+    from .service import LOCAL_ADMIN, Service
+
+    result = Service(_settings(), _index()).gc(LOCAL_ADMIN)  # the command line runs as the machine's operator
+    if as_json:
+        _print_json(result)
+    else:
+        for key, value in result.items():
+            console.print(f"{key:22} {value}")
+
+
+@app.command()
 def serve(
     host: Optional[str] = typer.Option(None, help="default: QA_HOST or 127.0.0.1"),
     port: Optional[int] = typer.Option(None, help="default: QA_PORT or 7860"),

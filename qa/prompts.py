@@ -1,11 +1,12 @@
-"""Prompt templates live as files in prompts/, in Chinese, so they can be read and changed without code."""
+"""Prompt templates live as files in qa/prompt_templates/ (package data; `prompts/` at the top of the checkout points
+there), in Chinese, so they can be read and changed without code."""
 from __future__ import annotations
 
 from functools import lru_cache
 
-from .settings import PROJECT_ROOT
+from pathlib import Path
 
-PROMPTS_DIR = PROJECT_ROOT / "prompts"
+PROMPTS_DIR = Path(__file__).resolve().parent / "prompt_templates"
 
 
 @lru_cache(maxsize=None)
