@@ -8,11 +8,15 @@ Files marked `duplicate_of` are skipped here (that is an ingest-time check, see 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
 
 import yaml
+
+if not os.environ.get("PYTHONPATH"):  # this checkout's qa, not an installed one (PYTHONPATH=<old checkout> measures that)
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from qa.loaders import LoadError, load_path
 from qa.segment import segment
