@@ -36,7 +36,8 @@ TIME_BUDGET_S = 120.0  # per file, checked between paragraphs' blocks and pages 
 
 
 class _Budget:
-    def __init__(self, filename: str, seconds: float = TIME_BUDGET_S):
+    def __init__(self, filename: str, seconds: float | None = None):
+        seconds = TIME_BUDGET_S if seconds is None else seconds
         self.filename, self.deadline, self.seconds = filename, time.monotonic() + seconds, seconds
 
     def check(self, where: str = "") -> None:
