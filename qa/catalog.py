@@ -201,9 +201,11 @@ class Catalog:
         return {"files": count("files"), "documents": count("documents"), "chunks": count("chunks"), "facts": count("facts"), "version": self.version()}
 
     # ------------------------------------------------------------ writes
-    def fingerprints(self, exclude_source: str | None = None) -> list[tuple[str, str, str]]:
-        """(doc_id, source, fingerprint) of every document that has one, except those of `exclude_source`."""
-        rows = self._query("SELECT doc_id, source, fingerprint FROM documents WHERE fingerprint IS NOT NULL AND source != ?", (exclude_source or "",))
+    def fingerprints(self, region: str, year: int | None, exclude_source: str | None = None) -> list[tuple[str, str, str]]:
+        """(doc_id, source, fingerprint) of the documents attributed to this region and year, except those of
+        `exclude_source` (only they can be the same document)."""
+        rows = self._query("SELECT doc_id, source, fingerprint FROM documents WHERE fingerprint IS NOT NULL AND source != ? "
+                           "AND region = ? AND year IS ?", (exclude_source or "", region, year))
         return [(r[0], r[1], r[2]) for r in rows]
 
     def replace_source(self, src, docs: list[Document], chunks: list[Chunk], tokens: dict[str, list[str]], facts: list[dict],

@@ -50,12 +50,14 @@ class Built:
         return iter((self.docs, self.facts))
 
 
-def build(src: SourceText, index: Index, overrides: list[dict] | None = None, pending: list[tuple[str, str, str]] | None = None) -> Built:
+def build(src: SourceText, index: Index, overrides: list[dict] | None = None, pending: list[tuple] | None = None) -> Built:
     """Parse a decoded file into documents with their chunks and facts (no side effects).
 
-    A document whose text is already indexed from another file (or is in `pending`: [(doc_id, source, fingerprint)]
-    of files parsed earlier in the same batch) is left out and listed in `duplicates` with its canonical doc_id.
-    Documents of the same file are never compared with each other (segmentation already drops repeats)."""
+    A document whose text is already indexed from another file (or is in `pending`: [(doc_id, source, fingerprint,
+    region, year)] of files parsed earlier in the same batch) is left out and listed in `duplicates` with its
+    canonical doc_id. Only documents attributed to the same region and year are compared: a template filled in by
+    two counties is two documents (and qa/synthetic.py's corpora stay whole). Documents of the same file are never
+    compared with each other (segmentation already drops repeats)."""
     s = index.settings
     docs = []
     facts = []
@@ -63,14 +65,15 @@ def build(src: SourceText, index: Index, overrides: list[dict] | None = None, pe
     duplicates: list[dict] = []
     overrides = (overrides or []) + index.catalog.corrections(src.source)
     deleted = {o["ord"] for o in overrides if o.get("deleted") and "ord" in o}
-    known = index.catalog.fingerprints(exclude_source=src.source) + [p for p in (pending or []) if p[1] != src.source]
-    sources = {doc_id: source for doc_id, source, _ in known}
     for doc, paras in segment(src, overrides):
         if doc.ord in deleted:
             continue
         fp = fingerprint("\n".join(p.text for p in paras))
+        known = index.catalog.fingerprints(doc.region, doc.year, exclude_source=src.source) + \
+            [p[:3] for p in (pending or []) if p[1] != src.source and (p[3], p[4]) == (doc.region, doc.year)]
         if fp and (dup := find_duplicate(fp, [(d, f) for d, _, f in known])):
-            duplicates.append({"title": doc.title, "duplicate_of": dup[0], "source": sources[dup[0]], "similarity": round(dup[1], 3)})
+            source = next(s for d, s, _ in known if d == dup[0])
+            duplicates.append({"title": doc.title, "duplicate_of": dup[0], "source": source, "similarity": round(dup[1], 3)})
             continue
         chunks = chunk_document(doc, paras, src.text, s.chunk_target, s.chunk_max)
         if chunks:
@@ -111,7 +114,7 @@ def ingest_paths(index: Index, paths: list[Path], force: bool = False, progress=
     pending: list[tuple[int, SourceText, list, list[dict]]] = []  # (position in results, file, documents, facts)
     fps: dict[str, str] = {}
     dups: dict[int, list[dict]] = {}
-    seen: list[tuple[str, str, str]] = []  # (doc_id, source, fingerprint) parsed in this call, not yet written
+    seen: list[tuple] = []  # (doc_id, source, fingerprint, region, year) parsed in this call, not yet written
 
     def flush() -> None:
         written = index.add_sources([(src, docs, facts) for _, src, docs, facts in pending], progress, fps)
@@ -134,7 +137,7 @@ def ingest_paths(index: Index, paths: list[Path], force: bool = False, progress=
         if not built.docs and built.duplicates:
             results.append(_only_duplicates(index, src, built))
             continue
-        seen.extend((doc_id, src.source, fp) for doc_id, fp in built.fingerprints.items())
+        seen.extend((d.doc_id, src.source, built.fingerprints[d.doc_id], d.region, d.year) for d, _ in built.docs)
         fps.update(built.fingerprints)
         results.append(None)
         dups[len(results) - 1] = built.duplicates
