@@ -58,7 +58,10 @@ _META_KEYS = ("标题", "索引号", "发布机构", "成文日期", "发布日�
 _DATE = r"((?:19|20)\d{2})\s*[-年./]\s*(\d{1,2})\s*[-月./]\s*(\d{1,2})"
 # Which stated date is the publication date, best first (a page's own "published" over when the text was written).
 _DATE_KEYS = ("发布日期", "发布时间", "公开日期", "更新时间", "日期", "时间", "发文日期", "成文日期")
-_DATE_FIELD = re.compile(r"(发布日期|发布时间|公开日期|更新时间|发文日期|成文日期|日期|时间)[:：|]*" + _DATE)
+# A bare 日期/时间 only at the start of a line or a field (「时间:2018-05-03」, 「来源:X 时间:…」), never inside a
+# sentence (「报送时间:2023年9月15日前」 is a deadline, not the page's date).
+_DATE_FIELD = re.compile(r"(发布日期|发布时间|公开日期|更新时间|发文日期|成文日期|(?:(?<=^)|(?<=[\s|]))日期|(?:(?<=^)|(?<=[\s|]))时间)"
+                         r"\s*[:：|]*\s*" + _DATE)
 _DATE_LINE = re.compile(r"^" + _DATE + r"日?$")
 _CN_DIGIT = {"〇": 0, "○": 0, "零": 0, "O": 0, "一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 _CN_DATE_LINE = re.compile(r"^([〇○零O一二三四五六七八九]{4})年([一二三四五六七八九十]{1,3})月([一二三四五六七八九十]{1,3})日$")
@@ -98,10 +101,10 @@ class PageMeta:
         return None, ""
 
 
-def _read_fields(squeezed: str, meta: PageMeta) -> None:
-    for m in _DATE_FIELD.finditer(squeezed):
-        if "星期" in squeezed:  # a banner's "today" is not the page's date
-            break
+def _read_fields(line: str, meta: PageMeta) -> None:
+    if "星期" in line:  # a banner's "today" is not the page's date
+        return
+    for m in _DATE_FIELD.finditer(line.strip()):
         meta.dates.setdefault(m[1], _iso(m[2], m[3], m[4]))
 
 
@@ -157,7 +160,7 @@ def strip_chrome(paras: list[Para], meta: PageMeta | None = None) -> tuple[list[
     for para in paras:
         squeezed = _squeeze(para.text)
         if len(squeezed) <= 160:
-            _read_fields(squeezed, meta)
+            _read_fields(para.text, meta)
         if _meta_row(para, meta):
             continue
         if _is_chrome(squeezed):
@@ -348,6 +351,9 @@ def detect_kind(piece: Piece, body: str) -> Field:
     if piece.parts and piece.parts[-1].title:  # a cover notice takes its attachment's kind
         title = _squeeze(piece.parts[-1].title)
     if title:
+        # 「2022年工作总结和2023年工作计划」: a report that ends with its plans is a report.
+        if m := re.search(r"(情况|总结|报告).{0,12}(和|及|暨|与).{0,24}(计划|安排|要点|打算|思路)", title):
+            return Field("report", 0.85, f"标题「{m[0]}」")
         if _NOTICE_TITLE.search(title):
             return Field("notice", 0.9, f"标题以「{_NOTICE_TITLE.search(title)[1]}」结尾")
         if m := _PLAN_TITLE.search(title):
