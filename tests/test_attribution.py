@@ -212,3 +212,16 @@ def test_an_unreadable_scan_says_so():
     Image.new("L", (600, 800), 255).save(out, format="PDF", resolution=72)  # a blank scanned page
     with pytest.raises(Exception, match="扫描页无法识别|no readable text"):
         load_bytes(out.getvalue(), "blank.pdf", "blank.pdf")
+
+
+def test_inline_chrome_is_cut_out_and_offsets_stay_exact():
+    from qa.models import SourceText
+
+    text = ("淳安县2022年法治政府建设情况报告\n"
+            "2022年,淳安县坚持依法行政,全县办理行政复议案件41件。淳安县人民政府门户网站 (二)淳安县推行柔性执法,不予处罚案件212件。【打印本页】\n"
+            "一、下一步工作\n淳安县将继续推进法治政府建设,确保各项任务落实到位。\n")
+    [(doc, paras)] = segment(SourceText("x.txt", text, "txt", "0"))
+    body = "\n".join(p.text for p in paras)
+    assert "门户网站" not in body and "打印" not in body and "不予处罚案件212件" in body and "41件" in body
+    for p in paras:
+        assert text[p.start : p.end] == p.text
