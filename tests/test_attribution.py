@@ -181,7 +181,7 @@ def test_a_scanned_pdf_is_read_back_by_ocr_and_answers_the_same_questions(make_s
     import pdfplumber
 
     entry = next(e for e in manifest("test") if e["file"] == "t14_changli_2022.pdf")
-    data = _scan((DOCS / "test" / "t14_changli_2022.pdf.txt").read_text(encoding="utf-8"))
+    data = _scan((DOCS / "test" / "t14_changli_2022.pdf.source").read_text(encoding="utf-8"))
     with pdfplumber.open(io.BytesIO(data)) as pdf:
         assert not "".join(p.extract_text() or "" for p in pdf.pages).strip()  # images only
     seen = []

@@ -1,4 +1,4 @@
-"""Build the corpus PDFs from their `.pdf.txt` sources: `python tests/data/docs/make_pdfs.py`.
+"""Build the corpus PDFs from their `.pdf.source` sources: `python tests/data/docs/make_pdfs.py`.
 
 Each page carries what published PDFs carry and a reader must not index: a running header (the issuing body's
 document banner), a footer with the page number (「— 2 —」) and a page counter (「第 2 页」). Lines with
@@ -53,11 +53,11 @@ def build(src: Path) -> Path:
             table = []
         if line:
             pdf.multi_cell(0, 7, line, new_x="LMARGIN", new_y="NEXT")
-    out = src.with_suffix("")  # x.pdf.txt -> x.pdf
+    out = src.with_suffix("")  # x.pdf.source -> x.pdf
     pdf.output(str(out))
     return out
 
 
 if __name__ == "__main__":
-    for src in sorted(HERE.glob("*/*.pdf.txt")):
+    for src in sorted(HERE.glob("*/*.pdf.source")):
         print(build(src))
