@@ -175,6 +175,9 @@ def correct_document(index: Index, doc_id: str, fields: dict):
     for key in ("year", "year_end"):
         if key in clean:
             clean[key] = int(clean[key])
+    # A form sends every field; only those the user changed are corrections (a saved year must not mark the region
+    # "checked by a person" and clear its low-confidence flag).
+    clean = {k: v for k, v in clean.items() if getattr(doc, k) != v}
     # A corrected region carries its province, city, district and level (resolved through the gazetteer near the
     # region the document had, so 鼓楼区 typed for a 福州 document stays in 福州) unless those are corrected too.
     if "region" in clean:

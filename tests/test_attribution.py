@@ -225,3 +225,11 @@ def test_inline_chrome_is_cut_out_and_offsets_stay_exact():
     assert "门户网站" not in body and "打印" not in body and "不予处罚案件212件" in body and "41件" in body
     for p in paras:
         assert text[p.start : p.end] == p.text
+
+
+def test_a_form_that_sends_unchanged_fields_corrects_only_what_changed(corpus_index):
+    index, _ = corpus_index
+    doc = next(d for d in index.catalog.documents() if d.source.endswith("d05_yichang_2020.txt"))
+    fixed = correct_document(index, doc.doc_id, {"title": doc.title, "region": doc.region, "year": 2021, "kind": doc.kind})
+    assert fixed.year == 2021 and fixed.attribution["year"]["evidence"] == "人工更正"
+    assert fixed.attribution["region"] == doc.attribution["region"]  # not marked as checked by a person
