@@ -573,6 +573,9 @@ def segment(src: SourceText, overrides: list[dict] | None = None) -> list[tuple[
         )
         doc.attribution = {
             "region": {"confidence": region_f.confidence, "evidence": region_f.evidence},
+            # Province and level follow from the region through the gazetteer's hierarchy: as sure as it is.
+            "province": {"confidence": region_f.confidence, "evidence": f"由地区「{region_name}」推出"},
+            "level": {"confidence": region_f.confidence, "evidence": f"由地区「{region_name}」推出"},
             "year": {"confidence": year_f.confidence, "evidence": year_f.evidence},
             "kind": {"confidence": kind.confidence, "evidence": kind.evidence},
             "department": {"confidence": dept.confidence, "evidence": dept.evidence},
@@ -609,4 +612,5 @@ def _apply_overrides(doc: Document, overrides: list[dict]) -> None:
                 doc.attribution[key] = {"confidence": 1.0, "evidence": "人工更正"}
         if "region" in entry:
             for key in ("province", "level"):
-                doc.attribution.pop(key, None)
+                if key not in entry:
+                    doc.attribution[key] = {"confidence": 1.0, "evidence": f"由人工更正的地区「{doc.region}」推出"}

@@ -60,7 +60,7 @@ def test_every_field_of_every_document(part, entry):
     assert len(got) == len(want), [d.title for d in got]  # a cover notice and its attachment are one document
     for doc, exp in zip(got, want):
         assert {f: getattr(doc, f) for f in FIELDS} == {f: exp[f] for f in FIELDS}
-        for f in ("region", "year", "kind", "department", "published"):
+        for f in ("region", "province", "level", "year", "kind", "department", "published"):
             assert doc.attribution[f]["evidence"] and 0 <= doc.attribution[f]["confidence"] <= 1
 
 
@@ -143,6 +143,7 @@ def test_a_corrected_region_brings_its_province_city_and_level(corpus_index):
     fixed = correct_document(index, doc.doc_id, {"region": "长春市朝阳区"})
     assert (fixed.region, fixed.province, fixed.city, fixed.district, fixed.level) == ("长春市朝阳区", "吉林省", "长春市", "朝阳区", "县区级")
     assert fixed.attribution["region"] == {"confidence": 1.0, "evidence": "人工更正"} and "region" not in fixed.low_confidence()
+    assert fixed.attribution["province"]["confidence"] == 1.0 and "人工更正" in fixed.attribution["province"]["evidence"]
     county = next(d for d in index.catalog.documents() if d.source.endswith("d01_gushi_2022.txt"))
     fixed = correct_document(index, county.doc_id, {"region": "江西省"})  # a county stays 县区级 no more
     assert (fixed.province, fixed.city, fixed.district, fixed.level) == ("江西省", "", "", "省级")
