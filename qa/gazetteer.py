@@ -74,9 +74,33 @@ class Gazetteer:
         for region in self.regions:
             for alias in self._aliases(region):
                 aliases.setdefault(alias, []).append(region)
+        for region in self._renamed():
+            for alias in (region.district, f"{region.city}{region.district}" if region.city else region.district):
+                aliases.setdefault(alias, []).append(region)
         for alias, regions in aliases.items():
             self._automaton.add_word(alias, (alias, tuple(regions)))
         self._automaton.make_automaton()
+
+    def _renamed(self) -> list[Region]:
+        """Counties that became cities or districts after the table was made (cpca's table predates 2017:
+        宁乡县 → 宁乡市, 临安市 → 临安区, 即墨市 → 即墨区). The same stem with 市 or 区 for 县, or 区 for a county-level
+        市, names the same place; such a name is added only where no region of that name exists anywhere (朝阳区 is
+        北京's and 长春's, so 朝阳县 never answers to it). These regions are not in `regions` (they are not listed,
+        only recognised when a text names them)."""
+        taken = {r.district for r in self.regions} | {r.city for r in self.regions} | {r.province for r in self.regions}
+        out = []
+        for region in self.regions:
+            name = region.district
+            # One-character stems (和县, 磁县) would give 和区, 开区, 安市: inside too many words (经开区); their
+            # renamings also changed the stem (开县 → 开州区), so a swapped suffix would not find them anyway.
+            if not name or name.endswith(("自治县", "自治旗")) or len(name) < 3:
+                continue
+            swaps = {"县": ("市", "区"), "市": ("区",)}.get(name[-1], ())
+            for suffix in swaps:
+                new = name[:-1] + suffix
+                if new not in taken:
+                    out.append(Region(region.province, region.city, new))
+        return out
 
     @staticmethod
     def _aliases(region: Region) -> set[str]:

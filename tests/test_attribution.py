@@ -234,3 +234,17 @@ def test_a_form_that_sends_unchanged_fields_corrects_only_what_changed(corpus_in
     fixed = correct_document(index, doc.doc_id, {"title": doc.title, "region": doc.region, "year": 2021, "kind": doc.kind})
     assert fixed.year == 2021 and fixed.attribution["year"]["evidence"] == "人工更正"
     assert fixed.attribution["region"] == doc.attribution["region"]  # not marked as checked by a person
+
+
+def test_regions_renamed_after_the_gazetteer_was_made_are_recognised():
+    from qa import gazetteer
+    from qa.models import SourceText
+
+    text = ("临安区2022年法治政府建设情况报告\n2022年,临安区在杭州市委、市政府和区委的领导下依法行政,全区办理行政复议案件64件,"
+            "临安区行政机关负责人出庭应诉率100%。现将有关情况报告如下。\n")
+    [(doc, _)] = segment(SourceText("x.txt", text, "txt", "0"))
+    assert (doc.region, doc.province, doc.level) == ("杭州市临安区", "浙江省", "县区级")
+    # A swapped suffix never adds a candidate to a name that exists: 朝阳县's stem does not answer to 朝阳区.
+    [m] = gazetteer.scan("朝阳区")
+    assert sorted(r.name for r in m.regions) == ["朝阳区", "长春市朝阳区"]
+    assert not gazetteer.scan("经开区") and not gazetteer.scan("示范区")
