@@ -43,7 +43,16 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS corrections (source TEXT, ord INTEGER, fields TEXT NOT NULL, PRIMARY KEY (source, ord));
 """
 
-DOC_FIELDS = ["doc_id", "source", "ord", "title", "region", "province", "city", "district", "level", "year", "kind", "published", "start", "end"]
+DOC_FIELDS = ["doc_id", "source", "ord", "title", "region", "province", "city", "district", "level", "year", "kind", "published", "start", "end",
+              "department", "year_end", "attribution"]
+# Columns added after the first release, with the value rows written before them get. Opening an older catalogue
+# adds them (ALTER TABLE … ADD COLUMN … DEFAULT …): no rebuild, old rows read as "no department, no range,
+# confidence unknown". A near-duplicate check needs every document's fingerprint (see qa/dedup.py); old rows have
+# none until their file is ingested again, and are simply not compared.
+_ADDED_COLUMNS = {
+    "documents": [("department", "TEXT NOT NULL DEFAULT ''"), ("year_end", "INTEGER"), ("attribution", "TEXT NOT NULL DEFAULT '{}'"),
+                  ("fingerprint", "TEXT")],
+}
 CHUNK_FIELDS = ["chunk_id", "doc_id", "ord", "text", "section", "start", "end"]
 
 
@@ -56,11 +65,34 @@ class Catalog:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(SCHEMA)
+            self._migrate()
         except sqlite3.DatabaseError as exc:
             raise CatalogError(f"索引目录已损坏: {path} ({exc}). 运行 `qa rebuild` 从 seeds/ 和保存的上传原件重建 (旧文件移到 broken-*/,不会删除)。 Run `qa rebuild`.") from exc
         self._lock = threading.RLock()
         self._local = threading.local()  # per thread: a read connection holding a snapshot (see snapshot())
         self._documents: tuple[int, list[Document]] | None = None  # (catalogue version, documents)
+
+    def _migrate(self) -> None:
+        for table, columns in _ADDED_COLUMNS.items():
+            have = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            for name, decl in columns:
+                if name not in have:
+                    try:
+                        self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {decl}")
+                    except sqlite3.OperationalError as exc:  # another process added it between our check and now
+                        if "duplicate column" not in str(exc):
+                            raise
+
+    @staticmethod
+    def _doc(row) -> Document:
+        values = dict(zip(DOC_FIELDS, row))
+        values["attribution"] = json.loads(values["attribution"] or "{}")
+        values["department"] = values["department"] or ""
+        return Document(**values)
+
+    @staticmethod
+    def _doc_row(doc: Document) -> tuple:
+        return tuple(json.dumps(doc.attribution, ensure_ascii=False) if f == "attribution" else getattr(doc, f) for f in DOC_FIELDS)
 
     @contextmanager
     def transaction(self):
@@ -156,12 +188,12 @@ class Catalog:
         cached = self._documents
         if cached is None or cached[0] != version:
             rows = self._query(f"SELECT {', '.join(DOC_FIELDS)} FROM documents ORDER BY source, ord")
-            cached = self._documents = (version, [Document(**dict(zip(DOC_FIELDS, r))) for r in rows])
+            cached = self._documents = (version, [self._doc(r) for r in rows])
         return list(cached[1])
 
     def document(self, doc_id: str) -> Document | None:
         rows = self._query(f"SELECT {', '.join(DOC_FIELDS)} FROM documents WHERE doc_id=?", (doc_id,))
-        return Document(**dict(zip(DOC_FIELDS, rows[0]))) if rows else None
+        return self._doc(rows[0]) if rows else None
 
     def chunks(self, chunk_ids: list[str] | None = None, doc_id: str | None = None) -> list[Chunk]:
         cols = ", ".join(CHUNK_FIELDS)
@@ -212,14 +244,23 @@ class Catalog:
         return {"files": count("files"), "documents": count("documents"), "chunks": count("chunks"), "facts": count("facts"), "version": self.version()}
 
     # ------------------------------------------------------------ writes
-    def replace_source(self, src, docs: list[Document], chunks: list[Chunk], tokens: dict[str, list[str]], facts: list[dict]) -> None:
+    def fingerprints(self, region: str, year: int | None, exclude_source: str | None = None) -> list[tuple[str, str, str]]:
+        """(doc_id, source, fingerprint) of the documents attributed to this region and year, except those of
+        `exclude_source` (only they can be the same document)."""
+        rows = self._query("SELECT doc_id, source, fingerprint FROM documents WHERE fingerprint IS NOT NULL AND source != ? "
+                           "AND region = ? AND year IS ?", (exclude_source or "", region, year))
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    def replace_source(self, src, docs: list[Document], chunks: list[Chunk], tokens: dict[str, list[str]], facts: list[dict],
+                       fingerprints: dict[str, str] | None = None) -> None:
         """Swap a file's documents for new ones in one transaction."""
         with self.transaction() as db:
             db.execute("DELETE FROM files WHERE source=?", (src.source,))
             db.execute("INSERT INTO files(source, sha256, format, text) VALUES (?,?,?,?)", (src.source, src.sha256, src.format, src.text))
+            fingerprints = fingerprints or {}
             db.executemany(
-                f"INSERT INTO documents({', '.join(DOC_FIELDS)}) VALUES ({','.join('?' * len(DOC_FIELDS))})",
-                [tuple(getattr(d, f) for f in DOC_FIELDS) for d in docs],
+                f"INSERT INTO documents({', '.join(DOC_FIELDS)}, fingerprint) VALUES ({','.join('?' * (len(DOC_FIELDS) + 1))})",
+                [self._doc_row(d) + (fingerprints.get(d.doc_id),) for d in docs],
             )
             db.executemany(
                 f"INSERT INTO chunks({', '.join(CHUNK_FIELDS)}, tokens) VALUES ({','.join('?' * (len(CHUNK_FIELDS) + 1))})",

@@ -29,6 +29,11 @@ def heading_label(text: str) -> tuple[str, bool]:
     """(label, standalone): a short line is a heading by itself; a long one opens with its heading sentence."""
     first = re.split(r"[。；;]", text, maxsplit=1)[0]
     standalone = len(text) <= 50 and text.count("。") <= 1 and len(first) >= len(text) - 1
+    # A plan's numbered item is often one sentence: 「3.全市政务服务事项“一网通办”率达到95%以上。」 It names its
+    # section and is content too. Outline headings (一、 and (一)) stay headings even with a full stop, and so does
+    # a short item (「1.深化改革。」).
+    if standalone and heading_level(text) >= 3 and _ENDS_SENTENCE.search(text) and len(text) > 20:
+        standalone = False
     return first[:40], standalone
 
 

@@ -70,9 +70,10 @@ def ingest(
         _print_json({"results": [r.to_dict() for r in results], "removed": removed, "stats": index.catalog.stats()})
     else:
         for r in results:
-            colour = {"failed": "red", "unchanged": "dim"}.get(r.status, "green")
+            colour = {"failed": "red", "unchanged": "dim", "duplicate": "yellow"}.get(r.status, "green")
             line = f"[{colour}]{r.status:9}[/] {r.source}"
             line += f"  ({len(r.documents)} docs, {r.chunks} chunks, {r.embedded} embedded)" if r.documents else ""
+            line += "".join(f"  (duplicate of {d['source']} {d['duplicate_of']})" for d in r.duplicates)
             line += f"  {r.error}" if r.error else ""
             console.print(line)
         for source in removed:
@@ -103,9 +104,12 @@ def docs(as_json: bool = typer.Option(False, "--json")):
     if as_json:
         _print_json([d.to_dict() for d in documents])
         return
-    table = Table("doc_id", "region", "province", "level", "year", "kind", "published", "title", "source")
+    table = Table("doc_id", "region", "province", "level", "year", "kind", "department", "published", "check", "title", "source")
     for d in documents:
-        table.add_row(d.doc_id, d.region, d.province, d.level, str(d.year or ""), d.kind, d.published or "", d.title, d.source)
+        year = f"{d.year}—{d.year_end}" if d.year and d.year_end else str(d.year or "")
+        # Fields detected with low confidence, to be checked (and corrected) by a person: ⚠ region,year
+        check = "⚠ " + ",".join(d.low_confidence()) if d.low_confidence() else ""
+        table.add_row(d.doc_id, d.region, d.province, d.level, year, d.kind, d.department, d.published or "", check, d.title, d.source)
     Console().print(table)
 
 
@@ -115,7 +119,7 @@ def search(
     k: int = typer.Option(5, "--k", "-k"),
     region: Optional[str] = typer.Option(None),
     year: Optional[int] = typer.Option(None),
-    kind: Optional[str] = typer.Option(None, help="report / plan / article"),
+    kind: Optional[str] = typer.Option(None, help="report / plan / notice / article"),
     per_doc: int = typer.Option(0, help="Best N chunks of every document instead of a global top-k."),
     input: Optional[Path] = typer.Option(None, "--input", help="JSONL of {id, question} lines."),
     as_json: bool = typer.Option(False, "--json"),

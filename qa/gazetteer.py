@@ -74,9 +74,33 @@ class Gazetteer:
         for region in self.regions:
             for alias in self._aliases(region):
                 aliases.setdefault(alias, []).append(region)
+        for region in self._renamed():
+            for alias in (region.district, f"{region.city}{region.district}" if region.city else region.district):
+                aliases.setdefault(alias, []).append(region)
         for alias, regions in aliases.items():
             self._automaton.add_word(alias, (alias, tuple(regions)))
         self._automaton.make_automaton()
+
+    def _renamed(self) -> list[Region]:
+        """Counties that became cities or districts after the table was made (cpca's table predates 2017:
+        宁乡县 → 宁乡市, 临安市 → 临安区, 即墨市 → 即墨区). The same stem with 市 or 区 for 县, or 区 for a county-level
+        市, names the same place; such a name is added only where no region of that name exists anywhere (朝阳区 is
+        北京's and 长春's, so 朝阳县 never answers to it). These regions are not in `regions` (they are not listed,
+        only recognised when a text names them)."""
+        taken = {r.district for r in self.regions} | {r.city for r in self.regions} | {r.province for r in self.regions}
+        out = []
+        for region in self.regions:
+            name = region.district
+            # One-character stems (和县, 磁县) would give 和区, 开区, 安市: inside too many words (经开区); their
+            # renamings also changed the stem (开县 → 开州区), so a swapped suffix would not find them anyway.
+            if not name or name.endswith(("自治县", "自治旗")) or len(name) < 3:
+                continue
+            swaps = {"县": ("市", "区"), "市": ("区",)}.get(name[-1], ())
+            for suffix in swaps:
+                new = name[:-1] + suffix
+                if new not in taken:
+                    out.append(Region(region.province, region.city, new))
+        return out
 
     @staticmethod
     def _aliases(region: Region) -> set[str]:
@@ -133,3 +157,87 @@ def detect(text: str) -> Region | None:
     if city in _NOT_A_CITY:
         city = ""
     return Region(province, city, district)
+
+
+# ---------------------------------------------------------------- whole-token mentions (attribution by evidence)
+
+_SUFFIX_CHARS = ("省", "市", "区", "县", "旗", "盟", "州")
+# A pair of characters that is a common word in jieba's dictionary (frequency ≥ this) is not split by a place name:
+# 示范县 is 示范+县 (范县 is not meant), 市委和县委 is 和+县委 (和县 is not meant). 县政 (frequency 7) is no word.
+_WORD_FREQ = 50
+# District names that are also generic nouns (汕尾市城区 vs 中心城区, 郊区, 矿区): never evidence on their own.
+_GENERIC = {"城区", "郊区", "矿区", "新区"}
+
+
+@dataclass(frozen=True)
+class Mention:
+    start: int
+    end: int
+    alias: str
+    regions: tuple[Region, ...]
+
+    @property
+    def weak(self) -> bool:
+        """A one-character stem (和县, 范县, 磁县) is a common character: it counts less and must stand alone."""
+        return len(self.alias) <= 2
+
+
+def _is_word(pair: str) -> bool:
+    from .lexical import _jieba
+
+    return _jieba().dt.FREQ.get(pair, 0) >= _WORD_FREQ
+
+
+def _whole_token(text: str, m: Mention) -> bool:
+    """Whether a match is a name standing on its own, not the inside of a longer word."""
+    regions = m.regions
+    if m.alias in _GENERIC:
+        return False
+    full = m.alias.endswith(_SUFFIX_CHARS) or any(m.alias in (r.province, r.city, r.district) for r in regions)
+    if not full:
+        # A district's stem without its suffix (朝阳, 城关, 市中, 和平, 新华) is an ordinary word too often;
+        # a city's or province's stem (福州, 浙江, 巴彦淖尔) is accepted.
+        if any(r.district for r in regions) or len(m.alias) < 2:
+            return False
+    if m.weak:
+        before = text[m.start - 1] if m.start > 0 else ""
+        after = text[m.end] if m.end < len(text) else ""
+        if before and _is_word(before + m.alias[0]):
+            return False
+        if after and _is_word(m.alias[-1] + after):
+            return False
+    return True
+
+
+def scan(text: str) -> list[Mention]:
+    """Place names in the text as whole tokens, longest first, in order (see _whole_token)."""
+    g = gazetteer()
+    found = [(end - len(alias) + 1, end + 1, alias, regions) for end, (alias, regions) in g._automaton.iter(text)]
+    found.sort(key=lambda m: (m[0], -(m[1] - m[0])))
+    kept: list[Mention] = []
+    last_end = -1
+    for start, end, alias, regions in found:
+        if start < last_end:
+            continue
+        mention = Mention(start, end, alias, regions)
+        if _whole_token(text, mention):
+            kept.append(mention)
+            last_end = end
+    return kept
+
+
+def by_name(name: str, near: Region | None = None) -> Region | None:
+    """A region from a name a user typed (a correction): exact full names first, then aliases; several candidates
+    are narrowed by the region the document had (`near`: the same province or city)."""
+    name = name.strip()
+    g = gazetteer()
+    exact = [r for r in g.regions if name in (r.name, r.province if not r.city and not r.district else "", f"{r.province}{r.name}")]
+    candidates = exact or [r for m in scan(name) for r in m.regions]
+    if not candidates:
+        return None
+    if len(set(candidates)) > 1 and near is not None:
+        narrowed = [r for r in candidates if r.province == near.province and (not near.city or r.city in ("", near.city))] \
+            or [r for r in candidates if r.province == near.province]
+        candidates = narrowed or candidates
+    unique = list(dict.fromkeys(candidates))
+    return unique[0] if len(unique) == 1 or exact else None

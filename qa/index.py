@@ -37,11 +37,14 @@ class EmbeddingMismatch(IndexUnavailable):
 @dataclass
 class IngestResult:
     source: str
-    status: str  # added / updated / unchanged / failed
+    status: str  # added / updated / unchanged / failed / duplicate (every document already indexed from another file)
     documents: list[Document] = field(default_factory=list)
     chunks: int = 0
     embedded: int = 0
     error: str | None = None
+    # Documents of this file not indexed because another file already holds the same text:
+    # [{"title", "duplicate_of" (the canonical doc_id), "source" (its file), "similarity"}]
+    duplicates: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {
@@ -50,7 +53,9 @@ class IngestResult:
             "chunks": self.chunks,
             "embedded": self.embedded,
             "error": self.error,
-            "documents": [{"doc_id": d.doc_id, "title": d.title, "region": d.region, "year": d.year, "kind": d.kind} for d in self.documents],
+            "documents": [{"doc_id": d.doc_id, "title": d.title, "region": d.region, "year": d.year, "kind": d.kind,
+                           "low_confidence": d.low_confidence()} for d in self.documents],
+            "duplicates": self.duplicates,
         }
 
 
@@ -140,10 +145,12 @@ class Index:
             return lexical
 
     # ------------------------------------------------------------ writes
-    def add_source(self, src: SourceText, docs: list[tuple[Document, list[Chunk]]], facts: list[dict] | None = None, progress=None) -> IngestResult:
-        return self.add_sources([(src, docs, facts or [])], progress)[0]
+    def add_source(self, src: SourceText, docs: list[tuple[Document, list[Chunk]]], facts: list[dict] | None = None, progress=None,
+                   fingerprints: dict[str, str] | None = None) -> IngestResult:
+        return self.add_sources([(src, docs, facts or [])], progress, fingerprints)[0]
 
-    def add_sources(self, batch: list[tuple[SourceText, list[tuple[Document, list[Chunk]]], list[dict]]], progress=None) -> list[IngestResult]:
+    def add_sources(self, batch: list[tuple[SourceText, list[tuple[Document, list[Chunk]]], list[dict]]], progress=None,
+                    fingerprints: dict[str, str] | None = None) -> list[IngestResult]:
         """Several files: one vector write for all of them, then each file's catalogue swap in its own transaction.
 
         A Chroma write costs ~150 ms whatever its size, so writing file by file made a 2,000-report ingest spend
@@ -157,7 +164,7 @@ class Index:
             chunks = [c for _, cs in docs for c in cs]
             old_ids = self.catalog.chunk_ids_for_source(src.source)
             tokens = {c.chunk_id: tokenize(c.search_text(by_doc[c.doc_id])) for c in chunks}
-            self.catalog.replace_source(src, documents, chunks, tokens, facts)
+            self.catalog.replace_source(src, documents, chunks, tokens, facts, fingerprints)
             stale = sorted(old_ids - {c.chunk_id for c in chunks})
             if stale:
                 self._delete_vectors(stale)

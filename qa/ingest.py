@@ -6,11 +6,12 @@ from pathlib import Path
 import yaml
 
 from .chunking import chunk_document
+from .dedup import find_duplicate, fingerprint
 from .facts import extract_facts
 from .index import Index, IngestResult, source_key
 from .loaders import LoadError, load_bytes, load_path, supported
 from .models import SourceText
-from .segment import segment
+from .segment import CORRECTABLE, segment
 from .settings import PROJECT_ROOT
 
 SIDECAR = "metadata.yaml"
@@ -38,33 +39,69 @@ def load_overrides(path: Path) -> list[dict]:
     return [d for d in data if isinstance(d, dict)]
 
 
-CORRECTABLE = ("title", "region", "province", "city", "district", "level", "year", "kind", "published")
+class Built:
+    """A file parsed into what the index stores: documents with chunks, facts, fingerprints, and the documents left
+    out because another file already holds the same text (near-duplicates: see qa/dedup.py)."""
+
+    def __init__(self, docs: list, facts: list[dict], fingerprints: dict[str, str], duplicates: list[dict]):
+        self.docs, self.facts, self.fingerprints, self.duplicates = docs, facts, fingerprints, duplicates
+
+    def __iter__(self):  # docs, facts = build(...) keeps working
+        return iter((self.docs, self.facts))
 
 
-def build(src: SourceText, index: Index, overrides: list[dict] | None = None):
-    """Parse a decoded file into documents with their chunks and facts (no side effects)."""
+def build(src: SourceText, index: Index, overrides: list[dict] | None = None, pending: list[tuple] | None = None) -> Built:
+    """Parse a decoded file into documents with their chunks and facts (no side effects).
+
+    A document whose text is already indexed from another file (or is in `pending`: [(doc_id, source, fingerprint,
+    region, year)] of files parsed earlier in the same batch) is left out and listed in `duplicates` with its
+    canonical doc_id. Only documents attributed to the same region and year are compared: a template filled in by
+    two counties is two documents (and qa/synthetic.py's corpora stay whole). Documents of the same file are never
+    compared with each other (segmentation already drops repeats)."""
     s = index.settings
     docs = []
     facts = []
+    fps: dict[str, str] = {}
+    duplicates: list[dict] = []
     overrides = (overrides or []) + index.catalog.corrections(src.source)
     deleted = {o["ord"] for o in overrides if o.get("deleted") and "ord" in o}
     for doc, paras in segment(src, overrides):
         if doc.ord in deleted:
             continue
+        fp = fingerprint("\n".join(p.text for p in paras))
+        known = index.catalog.fingerprints(doc.region, doc.year, exclude_source=src.source) + \
+            [p[:3] for p in (pending or []) if p[1] != src.source and (p[3], p[4]) == (doc.region, doc.year)]
+        if fp and (dup := find_duplicate(fp, [(d, f) for d, _, f in known])):
+            source = next(s for d, s, _ in known if d == dup[0])
+            duplicates.append({"title": doc.title, "duplicate_of": dup[0], "source": source, "similarity": round(dup[1], 3)})
+            continue
         chunks = chunk_document(doc, paras, src.text, s.chunk_target, s.chunk_max)
         if chunks:
             docs.append((doc, chunks))
             facts += extract_facts(doc, chunks, src.text)
-    if not docs and not deleted:
+            fps[doc.doc_id] = fp
+    if not docs and not deleted and not duplicates:
         raise LoadError(f"{src.source}: 没有找到正文段落 (no report text found)")
-    return docs, facts
+    return Built(docs, facts, fps, duplicates)
+
+
+def _only_duplicates(index: Index, src: SourceText, built: Built) -> IngestResult:
+    """Every document of the file is already indexed from another file: nothing is indexed (an older version of this
+    file, if any, is removed so the same text is not cited twice)."""
+    if index.catalog.file_sha(src.source) is not None:
+        index.delete_source(src.source)
+    return IngestResult(src.source, "duplicate", duplicates=built.duplicates)
 
 
 def ingest_source(index: Index, src: SourceText, overrides: list[dict] | None = None, force: bool = False, progress=None) -> IngestResult:
     if not force and index.catalog.file_sha(src.source) == src.sha256:
         return IngestResult(src.source, "unchanged")
-    docs, facts = build(src, index, overrides)
-    return index.add_source(src, docs, facts, progress=progress)
+    built = build(src, index, overrides)
+    if not built.docs and built.duplicates:
+        return _only_duplicates(index, src, built)
+    result = index.add_source(src, built.docs, built.facts, progress=progress, fingerprints=built.fingerprints)
+    result.duplicates = built.duplicates
+    return result
 
 
 # Files are parsed one by one but written in batches of about this many chunks: one embedding pass and one
@@ -75,10 +112,14 @@ BATCH_CHUNKS = 1000
 def ingest_paths(index: Index, paths: list[Path], force: bool = False, progress=None) -> list[IngestResult]:
     results: list[IngestResult | None] = []
     pending: list[tuple[int, SourceText, list, list[dict]]] = []  # (position in results, file, documents, facts)
+    fps: dict[str, str] = {}
+    dups: dict[int, list[dict]] = {}
+    seen: list[tuple] = []  # (doc_id, source, fingerprint, region, year) parsed in this call, not yet written
 
     def flush() -> None:
-        written = index.add_sources([(src, docs, facts) for _, src, docs, facts in pending], progress)
+        written = index.add_sources([(src, docs, facts) for _, src, docs, facts in pending], progress, fps)
         for (pos, *_), result in zip(pending, written):
+            result.duplicates = dups.get(pos, [])
             results[pos] = result
         pending.clear()
 
@@ -89,11 +130,18 @@ def ingest_paths(index: Index, paths: list[Path], force: bool = False, progress=
             if any(p[1].source == src.source for p in pending) or (not force and index.catalog.file_sha(src.source) == src.sha256):
                 results.append(IngestResult(src.source, "unchanged"))  # (a file named twice is read once)
                 continue
-            docs, facts = build(src, index, load_overrides(path))
+            built = build(src, index, load_overrides(path), seen)
         except LoadError as exc:
             results.append(IngestResult(key, "failed", error=str(exc)))
             continue
+        if not built.docs and built.duplicates:
+            results.append(_only_duplicates(index, src, built))
+            continue
+        seen.extend((d.doc_id, src.source, built.fingerprints[d.doc_id], d.region, d.year) for d, _ in built.docs)
+        fps.update(built.fingerprints)
         results.append(None)
+        dups[len(results) - 1] = built.duplicates
+        docs, facts = built.docs, built.facts
         pending.append((len(results) - 1, src, docs, facts))
         if sum(len(cs) for _, _, docs_, _ in pending for _, cs in docs_) >= BATCH_CHUNKS:
             flush()
@@ -124,8 +172,22 @@ def correct_document(index: Index, doc_id: str, fields: dict):
     if doc is None:
         return None
     clean = {k: v for k, v in fields.items() if k in CORRECTABLE and v not in (None, "")}
-    if "year" in clean:
-        clean["year"] = int(clean["year"])
+    for key in ("year", "year_end"):
+        if key in clean:
+            clean[key] = int(clean[key])
+    # A form sends every field; only those the user changed are corrections (a saved year must not mark the region
+    # "checked by a person" and clear its low-confidence flag).
+    clean = {k: v for k, v in clean.items() if getattr(doc, k) != v}
+    # A corrected region carries its province, city, district and level (resolved through the gazetteer near the
+    # region the document had, so 鼓楼区 typed for a 福州 document stays in 福州) unless those are corrected too.
+    if "region" in clean:
+        from . import gazetteer
+
+        near = gazetteer.Region(doc.province, doc.city, doc.district)
+        if (found := gazetteer.by_name(str(clean["region"]), near)) is not None:
+            clean["region"] = found.name
+            for key, value in (("province", found.province), ("city", found.city), ("district", found.district), ("level", found.level)):
+                clean.setdefault(key, value)
     if clean:
         index.catalog.add_correction(doc.source, doc.ord, clean)
         _reingest(index, doc.source)

@@ -32,16 +32,25 @@ class Document:
     published: str | None
     start: int
     end: int
+    department: str = ""  # a department's own report or plan (司法局, 税务局); "" for a government's
+    year_end: int | None = None  # the last year of a multi-year plan (2021—2025: year 2021, year_end 2025)
+    # How each detected field was found: {field: {"confidence": 0..1, "evidence": "…"}}. Fields below
+    # LOW_CONFIDENCE are flagged in `qa docs`, /api/documents and the documents page, never silently trusted.
+    attribution: dict = field(default_factory=dict)
+
+    def low_confidence(self) -> list[str]:
+        return [f for f, a in self.attribution.items() if a.get("confidence", 1.0) < LOW_CONFIDENCE]
 
     def label(self) -> str:
         year = f"{self.year}年" if self.year else "年份不详"
         return f"{self.region} · {year} · {KIND_LABELS.get(self.kind, self.kind)}"
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "low_confidence": self.low_confidence()}
 
 
-KIND_LABELS = {"report": "工作报告", "plan": "工作计划", "article": "经验文章"}
+LOW_CONFIDENCE = 0.6
+KIND_LABELS = {"report": "工作报告", "plan": "工作计划", "notice": "通知", "article": "经验文章"}
 
 
 @dataclass

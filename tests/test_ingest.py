@@ -217,11 +217,37 @@ def test_corrections_survive_reingest_and_reach_search(make_settings, copy_seeds
     assert all(h.doc.region != "兴安盟" for h in search(index, "兴安盟执法人员", k=10))
 
 
-def test_the_same_report_in_two_files_is_indexed_twice_without_collisions(make_settings, copy_seeds):
+def test_the_same_report_in_two_files_is_indexed_once(make_settings, copy_seeds):
     folder = copy_seeds("000")
     original = next(folder.iterdir())
-    shutil.copy(original, folder / "reposted.txt")  # a reposted notice: same text, same detected header
+    shutil.copy(original, folder / "reposted.txt")  # a reposted notice: same text under another name
     index = Index(make_settings())
     results = ingest_paths(index, [folder])
-    assert [r.status for r in results] == ["added", "added"], [r.error for r in results]
-    assert len(index.catalog.documents()) == 2
+    assert [r.status for r in results] == ["added", "duplicate"], [r.error for r in results]
+    [doc] = index.catalog.documents()
+    assert results[1].duplicates[0]["duplicate_of"] == doc.doc_id and results[1].to_dict()["duplicates"]
+    assert [r.status for r in ingest_paths(index, [folder])] == ["unchanged", "duplicate"]  # still not indexed
+
+
+def test_an_older_catalogue_opens_and_gains_the_new_columns(tmp_path):
+    import sqlite3
+
+    from qa.catalog import Catalog
+
+    path = tmp_path / "catalog.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript("""
+        CREATE TABLE files (source TEXT PRIMARY KEY, sha256 TEXT NOT NULL, format TEXT NOT NULL, text TEXT NOT NULL,
+                            ingested_at TEXT NOT NULL DEFAULT (datetime('now')));
+        CREATE TABLE documents (doc_id TEXT PRIMARY KEY, source TEXT NOT NULL REFERENCES files(source) ON DELETE CASCADE,
+            ord INTEGER, title TEXT, region TEXT, province TEXT, city TEXT, district TEXT, level TEXT,
+            year INTEGER, kind TEXT, published TEXT, start INTEGER, end INTEGER);
+        INSERT INTO files VALUES ('a.txt', 'x', 'txt', 'text', '2026-01-01');
+        INSERT INTO documents VALUES ('d1', 'a.txt', 0, 't', '新乡市', '河南省', '新乡市', '', '市级', 2021, 'report', NULL, 0, 4);
+    """)
+    db.commit()
+    db.close()
+    catalog = Catalog(path)
+    [doc] = catalog.documents()
+    assert (doc.region, doc.department, doc.year_end, doc.attribution, doc.low_confidence()) == ("新乡市", "", None, {}, [])
+    assert Catalog(path).document("d1").to_dict()["low_confidence"] == []  # opening again changes nothing

@@ -223,3 +223,64 @@ def test_a_damaged_embedded_vector_store_gives_a_clear_error_and_rebuilds(make_s
         search(Index(settings), "米东区调解成功率", k=1)
     rebuild(settings)
     assert "调解成功率100%" in search(Index(settings), "米东区调解成功率", k=1)[0].chunk.text
+
+
+def _docx_with(document_xml: bytes) -> bytes:
+    """A real DOCX (python-docx's template) whose document.xml is replaced."""
+    import io
+    import zipfile
+
+    import docx
+
+    buf = io.BytesIO()
+    docx.Document().save(buf)
+    src = zipfile.ZipFile(io.BytesIO(buf.getvalue()))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, document_xml if info.filename == "word/document.xml" else src.read(info.filename))
+    return out.getvalue()
+
+
+def test_a_docx_with_millions_of_empty_paragraphs_is_refused_fast_with_bounded_memory():
+    import tracemalloc
+
+    head = b'<?xml version="1.0"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>'
+    hostile = _docx_with(head + b"<w:p/>" * 5_000_000 + b"</w:body></w:document>")
+    assert len(hostile) < 200_000  # ~30 MB of XML in a small file
+    tracemalloc.start()
+    began = time.perf_counter()
+    with pytest.raises(LoadError, match="压缩炸弹|段落过多|ratio|paragraphs"):
+        load_bytes(hostile, "bomb.docx", "bomb.docx")
+    seconds = time.perf_counter() - began
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert seconds < 2 and peak < 40 * 2**20, (seconds, peak)  # was ~57 s and 2.4 GB
+
+
+def test_a_docx_under_the_ratio_but_over_the_paragraph_limit_is_refused(monkeypatch):
+    import qa.loaders as loaders
+
+    monkeypatch.setattr(loaders, "MAX_RATIO", 10**9)  # only the streamed paragraph count stands in the way
+    head = b'<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>'
+    hostile = _docx_with(head + b"<w:p><w:r><w:t>x</w:t></w:r></w:p>" * 60_000 + b"</w:body></w:document>")
+    with pytest.raises(LoadError, match="段落过多"):
+        load_bytes(hostile, "many.docx", "many.docx")
+    normal = _docx_with(head + "<w:p><w:r><w:t>岷县2023年法治政府建设情况报告</w:t></w:r></w:p>".encode() * 3 + b"</w:body></w:document>")
+    assert "岷县" in load_bytes(normal, "ok.docx", "ok.docx").text
+
+
+def test_pdf_and_html_limits_refuse_with_a_clear_message(monkeypatch):
+    import qa.loaders as loaders
+
+    pdf = (PROJECT_ROOT / "tests" / "data" / "docs" / "dev" / "d14_yuelu_2023.pdf").read_bytes()
+    monkeypatch.setattr(loaders, "MAX_PDF_PAGES", 1)
+    with pytest.raises(LoadError, match="页数过多"):
+        load_bytes(pdf, "long.pdf", "long.pdf")
+    monkeypatch.setattr(loaders, "MAX_PDF_PAGES", 500)
+    monkeypatch.setattr(loaders, "TIME_BUDGET_S", -1)
+    with pytest.raises(LoadError, match="读取超时"):
+        load_bytes(pdf, "slow.pdf", "slow.pdf")
+    monkeypatch.setattr(loaders, "MAX_HTML_TAGS", 100)
+    with pytest.raises(LoadError, match="标签过多"):
+        load_bytes(b"<p>x</p>" * 200, "tags.html", "tags.html")
