@@ -123,7 +123,8 @@ class UploadResult:
     documents: list[Document] = field(default_factory=list)
     chunks: int = 0
     embedded: int = 0
-    duplicate_of: str | None = None  # the source already holding these bytes
+    duplicate_of: str | None = None  # the file already holding these bytes (or this text)
+    duplicates: list[dict] = field(default_factory=list)  # documents left out as near-duplicates (qa/dedup.py)
 
     def to_dict(self) -> dict:
         return {
@@ -132,6 +133,7 @@ class UploadResult:
             "chunks": self.chunks,
             "embedded": self.embedded,
             "duplicate_of": self.duplicate_of,
+            "duplicates": self.duplicates,
             "documents": [d.to_dict() for d in self.documents],
         }
 
@@ -256,9 +258,15 @@ class Service:
             except BaseException:
                 self._discard(part)
                 raise
+            if result.status == "duplicate":  # every document's text is already indexed from another file
+                self._discard(part)
+                canonical = result.duplicates[0]["source"]
+                docs = [d for d in self.index.catalog.documents() if d.source == canonical]
+                return UploadResult(source=canonical, status="duplicate", documents=docs, duplicate_of=canonical, duplicates=result.duplicates)
             part.replace(path)  # after the catalogue committed: see the module docstring
         docs = [d for d in self.index.catalog.documents() if d.source == source]
-        return UploadResult(source=source, status=result.status, documents=docs, chunks=result.chunks, embedded=result.embedded)
+        return UploadResult(source=source, status=result.status, documents=docs, chunks=result.chunks, embedded=result.embedded,
+                            duplicates=result.duplicates)
 
     @staticmethod
     def _discard(part: Path) -> None:

@@ -50,7 +50,7 @@ class AskRequest(BaseModel):
     question: str = Field(..., description="问题 (the question)", examples=["哪些地区行政机关负责人出庭应诉率达100%?"])
     region: str | None = Field(None, max_length=100, description="只看该地区 (e.g. 克拉玛依市)")
     year: int | None = Field(None, ge=1949, le=2100)
-    kind: Literal["report", "plan", "article"] | None = None
+    kind: Literal["report", "plan", "notice", "article"] | None = None
     history: list[Turn] = Field(default_factory=list, max_length=20, description="earlier turns, for follow-ups like «那新乡呢?»")
     backend: str | None = Field(None, max_length=40, description="extractive / openai / local (default: QA_BACKEND)")
 
@@ -72,7 +72,9 @@ class DocumentUpdate(BaseModel):
     district: str | None = Field(None, max_length=100)
     level: str | None = Field(None, max_length=20)
     year: int | None = Field(None, ge=1949, le=2100)
-    kind: Literal["report", "plan", "article"] | None = None
+    year_end: int | None = Field(None, ge=1949, le=2100, description="last year of a multi-year plan")
+    kind: Literal["report", "plan", "notice", "article"] | None = None
+    department: str | None = Field(None, max_length=100, description="e.g. 司法局 for a department's own report")
     published: str | None = Field(None, max_length=40)
 
 
@@ -253,7 +255,7 @@ def _add_api_routes(app: FastAPI, service: Service) -> None:
         k: int = Query(5, ge=1, le=50),
         region: str | None = Query(None, max_length=100),
         year: int | None = Query(None, ge=1949, le=2100),
-        kind: Literal["report", "plan", "article"] | None = None,
+        kind: Literal["report", "plan", "notice", "article"] | None = None,
         p: Principal | None = Depends(who),
     ):
         """Hybrid search (BM25 + dense): the best chunks with their document metadata and offsets."""
