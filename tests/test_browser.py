@@ -223,17 +223,76 @@ main{{display:flex;gap:24px;padding:24px}} article{{flex:1;background:#fff;paddi
 </main></body></html>"""
 
 
-@pytest.fixture
-def portal(server, tmp_path):
-    """A portal page on another origin (its own port) embedding /embed in an <iframe>."""
-    (tmp_path / "index.html").write_text(PORTAL.format(src=server.url + "/embed/"), encoding="utf-8")
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+def static_site(folder: Path):
+    """A plain HTTP server on its own port (another origin) serving `folder`; returns (origin, shutdown)."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
     handler.log_message = lambda *a, **k: None
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/index.html"
-    httpd.shutdown()
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{httpd.server_address[1]}", httpd.shutdown
+
+
+@pytest.fixture
+def portal(seed_index, seed_settings, tmp_path):
+    """A portal page on another origin (its own port) embedding /embed in an <iframe>; the server lists it as a portal
+    (QA_CORS_ORIGINS), as it must: /embed may be framed only by configured origins."""
+    origin, shutdown = static_site(tmp_path)
+    with ServerThread(create_app(seed_settings.model_copy(update={"cors_origins": origin}), seed_index)) as qa:
+        (tmp_path / "index.html").write_text(PORTAL.format(src=qa.url + "/embed/"), encoding="utf-8")
+        yield f"{origin}/index.html"
+    shutdown()
+
+
+def _framed(pg, url: str, selector: str = "textarea") -> bool:
+    """Whether a page on the portal could show `url` in an iframe (Chromium replaces a refused frame by an error page)."""
+    pg.set_content(f'<iframe id="f" src="{url}" style="width:600px;height:500px"></iframe>')
+    pg.wait_for_timeout(300)
+    try:
+        pg.frame_locator("#f").locator(selector).first.wait_for(timeout=20000)
+        return True
+    except Exception:
+        return False
+
+
+def test_framing_only_by_configured_portals(browser, seed_index, seed_settings, tmp_path):
+    origin, shutdown = static_site(tmp_path)
+    (tmp_path / "blank.html").write_text("<!doctype html><title>portal</title>", encoding="utf-8")
+    context = browser.new_context(locale="zh-CN")
+    pg = context.new_page()
+    try:
+        with ServerThread(create_app(seed_settings.model_copy(update={"cors_origins": origin}), seed_index)) as qa, \
+                ServerThread(create_app(seed_settings, seed_index)) as closed:
+            pg.goto(f"{origin}/blank.html")
+            assert _framed(pg, qa.url + "/embed/")  # a configured portal may embed the chat
+            assert not _framed(pg, qa.url + "/")  # but not the full app (uploads, deletes): clickjacking
+            assert not _framed(pg, closed.url + "/embed/")  # and an unlisted site may embed nothing
+            pg.screenshot(path=str(ARTIFACTS / "browser-9-framing-refused.png"))
+    finally:
+        context.close()
+        shutdown()
+
+
+def test_login_keeps_a_signed_session_not_the_key_and_logout_ends_it(browser, seed_index, seed_settings):
+    settings = seed_settings.model_copy(update={"api_keys": "reader-key-77", "admin_keys": "admin-key-88"})
+    context = browser.new_context(locale="zh-CN")
+    context.set_default_timeout(TIMEOUT)
+    pg = context.new_page()
+    try:
+        with ServerThread(create_app(settings, seed_index)) as qa:
+            pg.goto(qa.url + "/")
+            pg.get_by_label("访问密钥").fill("wrong")
+            pg.get_by_role("button", name="进入").click()
+            assert pg.get_by_role("alert").inner_text().startswith("密钥无效")
+            pg.get_by_label("访问密钥").fill("reader-key-77")
+            pg.get_by_role("button", name="进入").click()
+            pg.locator("#qa-question textarea").wait_for()
+            cookies = {c["name"]: c for c in context.cookies()}
+            assert set(cookies) == {"qa_session"} and cookies["qa_session"]["httpOnly"] and "reader-key-77" not in cookies["qa_session"]["value"]
+            pg.goto(qa.url + "/logout")
+            assert "qa_session" not in {c["name"] for c in context.cookies()}
+            assert pg.get_by_label("访问密钥").count() == 1  # back at the login form
+    finally:
+        context.close()
 
 
 def test_embed_in_portal_iframe_answers(page, portal):

@@ -344,7 +344,22 @@ def chat_panel(service: Service, compact: bool):
 
 # ---------------------------------------------------------------- documents page
 
-DOC_HEADERS = ["标题", "地区", "省份", "级别", "年份", "类型", "文件"]
+DOC_HEADERS = ["标题", "地区", "省份", "级别", "部门", "年份", "类型", "需核对", "文件"]
+FIELD_LABELS = {"region": "地区", "province": "省份", "level": "级别", "year": "年份", "year_end": "年份", "kind": "类型",
+                "department": "部门", "published": "发布日期", "title": "标题"}
+
+
+def _years(d) -> str:
+    if d.year and getattr(d, "year_end", None) and d.year_end != d.year:
+        return f"{d.year}—{d.year_end}"
+    return str(d.year or "")
+
+
+def _check(d) -> str:
+    """Fields detected with low confidence, with the evidence they came from (see Document.attribution)."""
+    flagged = d.low_confidence() if hasattr(d, "low_confidence") else []
+    names = list(dict.fromkeys(FIELD_LABELS.get(f, f) for f in flagged))
+    return ("⚠ " + "、".join(names)) if names else ""
 
 
 def documents_table(service: Service, who: Principal | None) -> list[list]:
@@ -354,7 +369,8 @@ def documents_table(service: Service, who: Principal | None) -> list[list]:
     except QaError:
         return []
     docs = sorted(docs, key=lambda d: (not d.source.startswith("uploads/"), d.source, d.ord))
-    return [[d.title, d.region, d.province, d.level, d.year or "", KIND_LABELS.get(d.kind, d.kind), display_source(d.source)] for d in docs]
+    return [[d.title, d.region, d.province, d.level, getattr(d, "department", "") or "", _years(d), KIND_LABELS.get(d.kind, d.kind), _check(d),
+             display_source(d.source)] for d in docs]
 
 
 def doc_choices(service: Service, who: Principal | None) -> list[tuple[str, str]]:
