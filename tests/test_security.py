@@ -252,6 +252,7 @@ def test_cors_only_for_configured_origins_on_every_route(server):
         assert "access-control-allow-origin" not in pre.headers
         pre = c.options("/api/ask", headers={"Origin": PORTAL, "Access-Control-Request-Method": "POST"})
         assert pre.status_code == 204 and pre.headers["access-control-allow-origin"] == PORTAL
+        assert "authorization" in pre.headers["access-control-allow-headers"].lower() and "POST" in pre.headers["access-control-allow-methods"]
         assert c.get("/api/documents", headers={"Origin": PORTAL}).headers["access-control-allow-origin"] == PORTAL
 
 

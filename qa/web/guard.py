@@ -259,7 +259,8 @@ class _Replier:
     def more(self, headers: list[tuple[str, str]]) -> None:
         self._extra = self._extra + headers
 
-    async def __call__(self, message):
+    async def __call__(self, message, own: bool = False):
+        """`own`: a response the guard makes itself; its headers are kept as they are (the extras are still added)."""
         if self.closed or self.finished:
             return
         if message["type"] == "http.response.start" and message.get("status") == 500:
@@ -281,7 +282,7 @@ class _Replier:
             kept, csp = [], None
             for k, v in message.get("headers", []):
                 name = k.decode("latin-1").lower()
-                if name.startswith("access-control-") or name in ("x-frame-options", "x-content-type-options", "referrer-policy"):
+                if not own and (name.startswith("access-control-") or name in ("x-frame-options", "x-content-type-options", "referrer-policy")):
                     continue
                 if name == "content-security-policy":
                     csp = v.decode("latin-1")
@@ -296,8 +297,8 @@ class _Replier:
 
     async def raw(self, status: int, body: bytes, headers: list[tuple[str, str]] | None = None) -> None:
         await self({"type": "http.response.start", "status": status,
-                    "headers": [(k.encode(), v.encode("latin-1")) for k, v in (headers or [])] + [(b"content-length", str(len(body)).encode())]})
-        await self({"type": "http.response.body", "body": body})
+                    "headers": [(k.encode(), v.encode("latin-1")) for k, v in (headers or [])] + [(b"content-length", str(len(body)).encode())]}, own=True)
+        await self({"type": "http.response.body", "body": body}, own=True)
 
     async def error(self, status: int, code: str, message: str, headers: dict | None = None) -> None:
         if self.started:  # too late for a status: end what was sent
