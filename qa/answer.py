@@ -73,14 +73,15 @@ def validate(question: str, max_chars: int) -> str:
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def check_backend(backend: str | None, settings) -> str:
-    """The backend to use: a known one that is configured here, else a QuestionError naming the choices."""
+def check_backend(backend: str | None, settings, configured: bool = False) -> str:
+    """The backend to use: a known one (and with `configured`, one set up here), else a QuestionError naming the
+    choices. The library checks the name only: a backend that is not set up raises BackendUnavailable when used."""
     from .llm import BACKENDS, available_backends
 
     backend = backend or settings.backend
     if backend not in BACKENDS:
         raise QuestionError(f"未知的后端 {backend!r},可选: {', '.join(BACKENDS)} (unknown backend)", code="bad_backend")
-    if backend not in available_backends(settings):
+    if configured and backend not in available_backends(settings):
         raise QuestionError(f"后端 {backend} 未配置,可用: {', '.join(available_backends(settings))} (backend not configured)", code="backend_unavailable")
     return backend
 

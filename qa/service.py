@@ -187,9 +187,10 @@ class Service:
 
     # -- questions
     def ask(self, who: Principal | None, question: str, filters=None, history: list[dict] | None = None, backend: str | None = None):
-        from .answer import ask
+        from .answer import ask, check_backend
 
         self.need_reader(who)
+        check_backend(backend, self.settings, configured=True)
         return ask(self.index, question, filters=filters, history=history, backend=backend)
 
     def ask_stream(self, who: Principal | None, question: str, filters=None, history: list[dict] | None = None, backend: str | None = None) -> Iterator[dict]:
@@ -198,7 +199,7 @@ class Service:
 
         self.need_reader(who)
         validate(question, self.settings.max_question_chars)
-        check_backend(backend, self.settings)
+        check_backend(backend, self.settings, configured=True)
         return ask_stream(self.index, question, filters=filters, history=history, backend=backend)
 
     def search(self, who: Principal | None, question: str, k: int | None = None, filters=None):

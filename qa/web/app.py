@@ -22,7 +22,7 @@ from fastapi import Depends, FastAPI, File, Query, Request, UploadFile  # noqa: 
 from fastapi.exceptions import RequestValidationError  # noqa: E402
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, StreamingResponse  # noqa: E402
 from fastapi.security import APIKeyHeader, HTTPBearer  # noqa: E402
-from pydantic import BaseModel, Field  # noqa: E402
+from pydantic import BaseModel, Field, model_validator  # noqa: E402
 from starlette.exceptions import HTTPException as StarletteHTTPException  # noqa: E402
 
 from ..errors import QaError, TooLarge  # noqa: E402
@@ -41,12 +41,33 @@ def _error(status: int, code: str, message: str, headers: dict | None = None) ->
 
 # ---------------------------------------------------------------- request bodies
 
-class Turn(BaseModel):
+def _has_surrogate(value) -> bool:
+    if isinstance(value, str):
+        return any("\ud800" <= ch <= "\udfff" for ch in value)
+    if isinstance(value, dict):
+        return any(_has_surrogate(k) or _has_surrogate(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_has_surrogate(v) for v in value)
+    return False
+
+
+class Body(BaseModel):
+    """Request bodies refuse lone UTF-16 surrogates anywhere (JSON allows `\\ud800`; UTF-8 cannot hold it)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_surrogates(cls, data):
+        if _has_surrogate(data):
+            raise ValueError("无效字符 (lone surrogate in the request)")
+        return data
+
+
+class Turn(Body):
     question: str = Field("", max_length=20000)
     answer: str = Field("", max_length=50000)
 
 
-class AskRequest(BaseModel):
+class AskRequest(Body):
     question: str = Field(..., description="问题 (the question)", examples=["哪些地区行政机关负责人出庭应诉率达100%?"])
     region: str | None = Field(None, max_length=100, description="只看该地区 (e.g. 克拉玛依市)")
     year: int | None = Field(None, ge=1949, le=2100)
@@ -55,7 +76,7 @@ class AskRequest(BaseModel):
     backend: str | None = Field(None, max_length=40, description="extractive / openai / local (default: QA_BACKEND)")
 
 
-class FeedbackRequest(BaseModel):
+class FeedbackRequest(Body):
     rating: Any = Field(..., description="up/down, 👍/👎, 1/-1")
     question: str = Field(..., max_length=20000)
     answer: str = Field("", max_length=50000)
@@ -64,7 +85,7 @@ class FeedbackRequest(BaseModel):
     backend: str = Field("", max_length=40)
 
 
-class DocumentUpdate(BaseModel):
+class DocumentUpdate(Body):
     title: str | None = Field(None, max_length=500)
     region: str | None = Field(None, max_length=100)
     province: str | None = Field(None, max_length=100)
