@@ -14,7 +14,7 @@ import numpy as np
 
 from .catalog import Catalog
 from .embeddings import CachedEmbeddings, get_embeddings
-from .lexical import LexicalIndex, tokenize
+from .lexical import LexicalIndex, char_bigrams, tokenize
 from .models import Chunk, Document, SourceText
 from .settings import Settings
 
@@ -61,6 +61,7 @@ class Index:
         # (catalogue version, chunk id → row, matrix): every chunk's vector, for questions over all documents.
         self._vectors: tuple[int, dict[str, int], np.ndarray] | None = None
         self._vectors_lock = threading.Lock()
+        self._mentions: tuple[int, dict[str, frozenset]] | None = None
 
     # ------------------------------------------------------------ parts
     @property
@@ -130,8 +131,16 @@ class Index:
                 return self._lexical[0]
             lexical = LexicalIndex.load(self.settings.lexical_dir, version)
             if lexical is None:
-                version, ids, tokens = self.catalog.chunk_tokens()  # the version these tokens really are
-                lexical = LexicalIndex(ids, tokens)
+                version, rows = self.catalog.lexical_rows()  # the version these rows really are
+                docs = {d.doc_id: d for d in self.catalog.documents()}
+                ids, tokens, bigrams, doc_ids = [], [], [], []
+                for cid, doc_id, text, section, toks in rows:
+                    doc = docs.get(doc_id)
+                    ids.append(cid)
+                    tokens.append(toks)
+                    doc_ids.append(doc_id)
+                    bigrams.append(char_bigrams(Chunk(cid, doc_id, 0, text, section, 0, 0).search_text(doc) if doc else text))
+                lexical = LexicalIndex(ids, tokens, bigrams, doc_ids)
                 lexical.save(self.settings.lexical_dir, version)
             self._lexical = (lexical, version)
             return lexical
@@ -255,6 +264,24 @@ class Index:
             matrix = np.vstack(rows).astype(np.float32, copy=False) if rows else np.zeros((0, 1), dtype=np.float32)
             self._vectors = (version, {cid: i for i, cid in enumerate(kept)}, matrix)
             return self._vectors[1], self._vectors[2]
+
+    def doc_mentions(self) -> dict[str, frozenset]:
+        """doc_id → every region its text names (all readings of each name), for the catalogue's current version.
+
+        A region filter keeps a document that names the region even when its own attribution says otherwise:
+        on NCPQA the attribution of untitled notices is often missing or wrong (a 广东 tax notice read as 湖北省),
+        and narrowing by attribution alone removed the gold document for 26 of 329 dev questions."""
+        from .gazetteer import gazetteer
+
+        version = self.catalog.version()
+        cached = self._mentions
+        if cached and cached[0] == version:
+            return cached[1]
+        g, found = gazetteer(), {}
+        for chunk in self.catalog.chunks():
+            found.setdefault(chunk.doc_id, set()).update(r for _, regions in g.mentions(chunk.text) for r in regions)
+        self._mentions = (version, {d: frozenset(rs) for d, rs in found.items()})
+        return self._mentions[1]
 
     def _fetch_vectors(self, ids: list[str]) -> dict[str, np.ndarray]:
         store = self.vectorstore
