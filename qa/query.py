@@ -41,10 +41,51 @@ def doc_region(doc: Document) -> Region:
     return Region(doc.province, doc.city, doc.district)
 
 
+def region_mentions(text: str) -> list[tuple[str, tuple[Region, ...]]]:
+    """The regions a question names, as whole words in context, in order: [(as written, candidate regions)].
+
+    - A name must begin and end on a word boundary (jieba's segmentation of the whole question): 示范县 is one
+      word, so it does not name 范县; in 「区委和县委」 和县 would end inside 县委. Among the names that fit, the
+      longest non-overlapping ones win, so 武汉市民 still names 武汉 (武汉市 ends inside 市民).
+    - A name followed at once by a name inside it is one region: 天津市静海区 is 静海区 of 天津市, not 天津市 and
+      静海区 (the outer name only narrows the inner name's candidates).
+    """
+    from .lexical import _jieba
+
+    bounds, pos = {0}, 0
+    for word in _jieba().lcut(text):
+        pos += len(word)
+        bounds.add(pos)
+    found = [m for m in gazetteer().spans(text) if m[0] in bounds and m[1] in bounds]
+    found.sort(key=lambda m: (m[0], -(m[1] - m[0])))
+    kept: list[tuple[int, int, str, tuple[Region, ...]]] = []
+    for start, end, alias, regions in found:
+        if kept and start < kept[-1][1]:
+            continue
+        if kept and start == kept[-1][1]:
+            outer = kept[-1]
+            inner = tuple(r for r in regions if any(o.contains(r) and o != r for o in outer[3]))
+            if inner:
+                kept[-1] = (outer[0], end, outer[2] + alias, inner)
+                continue
+        kept.append((start, end, alias, regions))
+    return [(alias, regions) for _, _, alias, regions in kept]
+
+
+def attribution_certain(doc: Document) -> bool:
+    """Its region was read from a title line of its own, not guessed from the body (a composed title, 未知地区).
+
+    Guessed attributions of untitled notices were often wrong on NCPQA (national notices read as 新疆维吾尔自治区
+    from 「新疆生产建设兵团」), so a region filter must not rule such a document out."""
+    from .segment import compose_title
+
+    return bool(doc.province) and doc.title != compose_title(doc.region, doc.year, doc.kind)
+
+
 def analyze(question: str, docs: list[Document]) -> QueryInfo:
     info = QueryInfo(question=question)
     indexed = {doc_region(d) for d in docs if d.province}
-    for alias, candidates in gazetteer().mentions(question):
+    for alias, candidates in region_mentions(question):
         hits = [c for c in candidates if any(c.contains(r) or (r.contains(c) and r.level != "省级") for r in indexed)]
         if hits:
             # 克拉玛依 is the city, not also its 克拉玛依区: drop readings nested in another reading.
@@ -72,7 +113,7 @@ def analyze(question: str, docs: list[Document]) -> QueryInfo:
 
 
 def _strip_regions(question: str, info: QueryInfo) -> str:
-    for alias, _ in gazetteer().mentions(question):
+    for alias, _ in region_mentions(question):
         question = question.replace(alias, " ")
     return _YEAR.sub(" ", question)
 
