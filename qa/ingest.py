@@ -5,7 +5,9 @@ from pathlib import Path
 
 import yaml
 
-from .chunking import chunk_document
+import logging
+
+from .chunking import CHUNKING_VERSION, chunk_document
 from .facts import extract_facts
 from .index import Index, IngestResult, source_key
 from .loaders import LoadError, load_bytes, load_path, supported
@@ -51,7 +53,7 @@ def build(src: SourceText, index: Index, overrides: list[dict] | None = None):
     for doc, paras in segment(src, overrides):
         if doc.ord in deleted:
             continue
-        chunks = chunk_document(doc, paras, src.text, s.chunk_target, s.chunk_max)
+        chunks = chunk_document(doc, paras, src.text, s.chunk_target, s.chunk_max, s.passage_target, s.passage_max)
         if chunks:
             docs.append((doc, chunks))
             facts += extract_facts(doc, chunks, src.text)
@@ -64,6 +66,8 @@ def ingest_source(index: Index, src: SourceText, overrides: list[dict] | None = 
     if not force and index.catalog.file_sha(src.source) == src.sha256:
         return IngestResult(src.source, "unchanged")
     docs, facts = build(src, index, overrides)
+    if not index.catalog.meta("chunking") and not index.catalog.sources():
+        index.catalog.set_meta("chunking", str(CHUNKING_VERSION))  # a new index starts current
     return index.add_source(src, docs, facts, progress=progress)
 
 
@@ -72,7 +76,31 @@ def ingest_source(index: Index, src: SourceText, overrides: list[dict] | None = 
 BATCH_CHUNKS = 1000
 
 
+def chunking_stale(index: Index) -> bool:
+    """The index holds files cut by another chunking version (or by one from before versions were recorded)."""
+    return index.catalog.meta("chunking") != str(CHUNKING_VERSION) and bool(index.catalog.sources())
+
+
 def ingest_paths(index: Index, paths: list[Path], force: bool = False, progress=None) -> list[IngestResult]:
+    """Index files (unchanged ones are skipped unless force). When the index was chunked by another chunking
+    version, every file given is re-read; the index is marked current once every file it holds was re-read, and
+    until then a warning names `qa rebuild` (uploads are not under the paths given)."""
+    stale = chunking_stale(index)
+    results = _ingest_paths(index, paths, force or stale, progress)
+    if not stale and not index.catalog.meta("chunking"):
+        index.catalog.set_meta("chunking", str(CHUNKING_VERSION))  # a new index
+    elif stale:
+        done = {r.source for r in results if r.status != "failed"}
+        left = [s for s in index.catalog.sources() if s not in done]
+        if left:
+            logging.getLogger(__name__).warning(
+                "索引中有 %d 个文件仍按旧的分块方式切分,运行 `qa rebuild` 重建 (%d files still use the old chunking: run `qa rebuild`)", len(left), len(left))
+        else:
+            index.catalog.set_meta("chunking", str(CHUNKING_VERSION))
+    return results
+
+
+def _ingest_paths(index: Index, paths: list[Path], force: bool = False, progress=None) -> list[IngestResult]:
     results: list[IngestResult | None] = []
     pending: list[tuple[int, SourceText, list, list[dict]]] = []  # (position in results, file, documents, facts)
 

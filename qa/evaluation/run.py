@@ -37,7 +37,7 @@ def ingest_fingerprint(settings: Settings) -> str:
     for name in INGEST_MODULES:
         path = PROJECT_ROOT / "qa" / f"{name}.py"
         h.update(path.read_bytes() if path.is_file() else name.encode())
-    h.update(f"{settings.chunk_target}/{settings.chunk_max}/{settings.embed_model}".encode())
+    h.update(f"{settings.chunk_target}/{settings.chunk_max}/{settings.passage_target}/{settings.passage_max}/{settings.embed_model}".encode())
     return h.hexdigest()[:16]
 
 
