@@ -10,7 +10,7 @@ from .gazetteer import Region, gazetteer
 from .index import Index
 from .lexical import tokenize
 from .models import Document, Hit
-from .query import QueryInfo, analyze, doc_region
+from .query import QueryInfo, analyze, attribution_certain, doc_region
 
 
 @dataclass
@@ -33,14 +33,24 @@ def resolve_region(name: str, docs: list[Document]) -> list[Region]:
     return list(dict.fromkeys(exact + found))
 
 
-def allowed_docs(docs: list[Document], filters: Filters, info: QueryInfo | None) -> list[Document]:
+def allowed_docs(docs: list[Document], filters: Filters, info: QueryInfo | None, region_mode: str = "narrow",
+                 mentions: dict[str, frozenset] | None = None) -> list[Document]:
+    """The documents a question may be answered from. An explicit filter is strict. Regions the question names
+    leave out only documents certainly about somewhere else: with `mentions` (doc_id → regions its text names),
+    a document stays when its text names the region or its own region was guessed, not read from its title."""
     out = docs
     if filters.region:
         regions = resolve_region(filters.region, docs)
         out = [d for d in out if any(r.contains(doc_region(d)) for r in regions)]
-    elif info and info.regions:
-        narrowed = [d for d in out if any(r.contains(doc_region(d)) for r in info.regions)]
-        out = narrowed or out
+    elif info and info.regions and region_mode == "narrow":
+        def about(d: Document) -> bool:
+            if any(r.contains(doc_region(d)) for r in info.regions):
+                return True
+            if mentions is None:
+                return False
+            return not attribution_certain(d) or any(r.contains(m) for m in mentions.get(d.doc_id, ()) for r in info.regions)
+
+        out = [d for d in out if about(d)] or out
     if filters.year:
         out = [d for d in out if d.year == filters.year]
     if filters.kind:
@@ -70,14 +80,18 @@ def search(
     filters = filters or Filters()
     docs = index.catalog.documents()
     info = info or analyze(question, docs)
-    allowed = allowed_docs(docs, filters, info)
+    mentions = index.doc_mentions() if info.regions and s.region_mode == "narrow" and not filters.region else None
+    allowed = allowed_docs(docs, filters, info, s.region_mode, mentions)
     if not allowed:
         return []
     doc_by_id = {d.doc_id: d for d in allowed}
     restricted = len(allowed) < len(docs)
 
     lexical = index.lexical()
-    bm25_all = lexical.scores(tokenize(expand_query(question)))
+    expanded = expand_query(question)
+    bm25_all = lexical.scores(tokenize(expanded)) if s.bm25_weight else np.zeros(len(lexical.ids), dtype=np.float32)
+    bigram_all = lexical.bigram_scores(expanded) if s.bigram_weight else None
+    doc_all = lexical.doc_scores(expanded) if s.doc_weight else None
     candidates: dict[str, float] = {}
     # Ids only, and only the allowed documents': reading every chunk's text per question was a full scan of the catalogue.
     allowed_chunks = index.catalog.chunk_doc_ids([d.doc_id for d in allowed] if restricted else None) if per_doc or restricted else None
@@ -92,10 +106,16 @@ def search(
             order = order[np.argsort(-bm25_all[order], kind="stable")]
         else:
             order = np.argsort(-bm25_all)
-        for i in order:
-            if len(candidates) >= s.lexical_candidates or bm25_all[i] <= 0:
-                break
-            candidates[lexical.ids[i]] = float(bm25_all[i])
+        for field in (bm25_all, bigram_all):
+            if field is None:
+                continue
+            taken = 0
+            ranked = order if field is bm25_all else (order[np.argsort(-field[order], kind="stable")] if restricted else np.argsort(-field))
+            for i in ranked:
+                if taken >= s.lexical_candidates or field[i] <= 0:
+                    break
+                candidates.setdefault(lexical.ids[i], float(bm25_all[i]))
+                taken += 1
 
     query_vec = index.embeddings.embed_query(question)
     dense = index.dense_search(query_vec, s.dense_candidates, [d.doc_id for d in allowed] if restricted else None)
@@ -117,7 +137,10 @@ def search(
     bm25 = np.array([candidates[c] for c in ids], dtype=np.float32)
     dn = np.array([dense.get(c, 0.0) for c in ids], dtype=np.float32)
     fused = s.bm25_weight * _minmax(bm25) + s.dense_weight * _minmax(dn)
-    scored = [(float(score) * _boost(doc_by_id[doc_of[cid]], info), cid, float(b), float(d)) for cid, score, b, d in zip(ids, fused, bm25, dn)]
+    for weight, field in ((s.bigram_weight, bigram_all), (s.doc_weight, doc_all)):
+        if weight and field is not None:
+            fused = fused + weight * _minmax(np.array([field[lexical.position[c]] if c in lexical.position else 0.0 for c in ids], dtype=np.float32))
+    scored = [(float(score) * _boost(doc_by_id[doc_of[cid]], info, s.region_mode), cid, float(b), float(d)) for cid, score, b, d in zip(ids, fused, bm25, dn)]
     scored.sort(key=lambda t: -t[0])
     if per_doc:
         kept, count = [], {}
@@ -145,9 +168,9 @@ def expand_query(question: str) -> str:
     return question
 
 
-def _boost(doc: Document, info: QueryInfo) -> float:
+def _boost(doc: Document, info: QueryInfo, region_mode: str = "narrow") -> float:
     boost = 1.0
-    if info.regions and any(r == doc_region(doc) for r in info.regions):
+    if region_mode != "off" and info.regions and any(r == doc_region(doc) for r in info.regions):
         boost *= 1.2  # 内蒙古 asks first about the autonomous region's own reports, then its cities
     if info.years and doc.year in info.years:
         boost *= 1.15

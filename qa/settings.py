@@ -29,10 +29,17 @@ class Settings(BaseSettings):
     # Chunking: sentence windows inside paragraphs (characters).
     chunk_target: int = 120
     chunk_max: int = 220
+    # A document without paragraphs (one block of text) is cut into larger passages instead (see qa/chunking.py).
+    passage_target: int = 300
+    passage_max: int = 550
 
     # Hybrid retrieval: weighted fusion of min-max normalised scores.
-    bm25_weight: float = 0.6
+    bm25_weight: float = 0.6  # jieba words
     dense_weight: float = 0.4
+    bigram_weight: float = 0.0  # character bigrams of the chunk
+    doc_weight: float = 0.0  # character bigrams of the chunk's whole document
+    # Regions the question names: "narrow" (to their reports, and boost), "boost" (boost only), "off".
+    region_mode: str = "narrow"
     dense_candidates: int = 60
     lexical_candidates: int = 100
     top_k: int = 5
