@@ -61,7 +61,7 @@ class Index:
         # (catalogue version, chunk id → row, matrix): every chunk's vector, for questions over all documents.
         self._vectors: tuple[int, dict[str, int], np.ndarray] | None = None
         self._vectors_lock = threading.Lock()
-        self._mentions: tuple[int, dict[str, frozenset]] | None = None
+        self._mentions: tuple[int, dict[str, tuple[bool, frozenset]]] | None = None
 
     # ------------------------------------------------------------ parts
     @property
@@ -265,13 +265,14 @@ class Index:
             self._vectors = (version, {cid: i for i, cid in enumerate(kept)}, matrix)
             return self._vectors[1], self._vectors[2]
 
-    def doc_mentions(self) -> dict[str, frozenset]:
-        """doc_id → every region its text names (all readings of each name), for the catalogue's current version.
+    def doc_regions(self) -> dict[str, tuple[bool, frozenset]]:
+        """doc_id → (its attribution is certain, every region its text names), for the catalogue's current version.
 
-        A region filter keeps a document that names the region even when its own attribution says otherwise:
-        on NCPQA the attribution of untitled notices is often missing or wrong (a 广东 tax notice read as 湖北省),
-        and narrowing by attribution alone removed the gold document for 26 of 329 dev questions."""
+        A region filter keeps a document that names the region, or whose own region was guessed: on NCPQA the
+        attribution of untitled notices is often missing or wrong (a 广东 tax notice read as 湖北省), and narrowing
+        by attribution alone removed the gold document for 26 of 329 dev questions."""
         from .gazetteer import gazetteer
+        from .query import attribution_certain
 
         version = self.catalog.version()
         cached = self._mentions
@@ -280,8 +281,15 @@ class Index:
         g, found = gazetteer(), {}
         for chunk in self.catalog.chunks():
             found.setdefault(chunk.doc_id, set()).update(r for _, regions in g.mentions(chunk.text) for r in regions)
-        self._mentions = (version, {d: frozenset(rs) for d, rs in found.items()})
-        return self._mentions[1]
+        texts: dict[str, str] = {}
+        out = {}
+        for doc in self.catalog.documents():
+            if doc.source not in texts:
+                texts[doc.source] = self.catalog.file_text(doc.source) or ""
+            text = texts[doc.source][doc.start : doc.end] if doc.end > doc.start else texts[doc.source]
+            out[doc.doc_id] = (attribution_certain(doc, text), frozenset(found.get(doc.doc_id, ())))
+        self._mentions = (version, out)
+        return out
 
     def _fetch_vectors(self, ids: list[str]) -> dict[str, np.ndarray]:
         store = self.vectorstore

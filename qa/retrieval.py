@@ -10,7 +10,7 @@ from .gazetteer import Region, gazetteer
 from .index import Index
 from .lexical import tokenize
 from .models import Document, Hit
-from .query import QueryInfo, analyze, attribution_certain, doc_region
+from .query import QueryInfo, analyze, doc_region
 
 
 @dataclass
@@ -34,10 +34,11 @@ def resolve_region(name: str, docs: list[Document]) -> list[Region]:
 
 
 def allowed_docs(docs: list[Document], filters: Filters, info: QueryInfo | None, region_mode: str = "narrow",
-                 mentions: dict[str, frozenset] | None = None) -> list[Document]:
+                 regions_of: dict[str, tuple[bool, frozenset]] | None = None) -> list[Document]:
     """The documents a question may be answered from. An explicit filter is strict. Regions the question names
-    leave out only documents certainly about somewhere else: with `mentions` (doc_id → regions its text names),
-    a document stays when its text names the region or its own region was guessed, not read from its title."""
+    leave out only documents certainly about somewhere else: with `regions_of` (doc_id → (attribution certain,
+    regions its text names), Index.doc_regions), a document stays when its text names the region or its own
+    region was guessed, not read from its title. Without it, attribution alone decides (as before)."""
     out = docs
     if filters.region:
         regions = resolve_region(filters.region, docs)
@@ -46,9 +47,10 @@ def allowed_docs(docs: list[Document], filters: Filters, info: QueryInfo | None,
         def about(d: Document) -> bool:
             if any(r.contains(doc_region(d)) for r in info.regions):
                 return True
-            if mentions is None:
+            if regions_of is None:
                 return False
-            return not attribution_certain(d) or any(r.contains(m) for m in mentions.get(d.doc_id, ()) for r in info.regions)
+            certain, named = regions_of.get(d.doc_id, (False, frozenset()))
+            return not certain or any(r.contains(m) for m in named for r in info.regions)
 
         out = [d for d in out if about(d)] or out
     if filters.year:
@@ -80,8 +82,8 @@ def search(
     filters = filters or Filters()
     docs = index.catalog.documents()
     info = info or analyze(question, docs)
-    mentions = index.doc_mentions() if info.regions and s.region_mode == "narrow" and not filters.region else None
-    allowed = allowed_docs(docs, filters, info, s.region_mode, mentions)
+    regions_of = index.doc_regions() if info.regions and s.region_mode == "narrow" and not filters.region else None
+    allowed = allowed_docs(docs, filters, info, s.region_mode, regions_of)
     if not allowed:
         return []
     doc_by_id = {d.doc_id: d for d in allowed}

@@ -133,9 +133,14 @@ def test_region_filter_leaves_out_only_documents_certainly_elsewhere():
     guessed = _doc("xj", "新疆维吾尔自治区", "新疆维吾尔自治区")  # composed title: the region was guessed from the body
     unknown = _doc("u")
     docs = [beijing, shanghai, shanghai_names_beijing, guessed, unknown]
-    assert [attribution_certain(d) for d in docs] == [True, True, True, False, False]
+    texts = {"bj": "2020年，北京市坚持依法行政。\n一、主要举措\n正文", "sh": "上海市2020年法治政府建设\n情况报告 正文", "sh2": "上海市支援北京市的通知。",
+             "xj": "各省、自治区、直辖市，新疆生产建设兵团：补助标准……", "u": "本市职工医保费率下调。"}
+    certain = [attribution_certain(d, texts[d.doc_id]) for d in docs]
+    # Lines (a report) or its own title in the text (split over two lines here): read. One block of text: guessed.
+    assert certain == [True, True, True, False, False]
     info = QueryInfo("北京市的补贴政策", regions=[Region("北京市")])
-    mentions = {"sh2": frozenset({Region("北京市")}), "sh": frozenset({Region("上海市")})}
+    named = {"sh2": frozenset({Region("北京市")}), "sh": frozenset({Region("上海市")}), "xj": frozenset({Region("新疆维吾尔自治区")})}
+    mentions = {d.doc_id: (c, named.get(d.doc_id, frozenset())) for d, c in zip(docs, certain)}
     kept = {d.doc_id for d in allowed_docs(docs, Filters(), info, "narrow", mentions)}
     assert kept == {"bj", "sh2", "xj", "u"}
     # Without the text's mentions (answer-side callers), attribution alone decides, as before.
