@@ -29,7 +29,8 @@ from qa.settings import Settings  # noqa: E402
 
 
 def corpus(rows, target: int, maximum: int):
-    index = Index(Settings(data_dir=Path(tempfile.mkdtemp()), chunk_target=target, chunk_max=maximum))
+    # Every NCPQA document is one block of text, so the passage size is what applies to them.
+    index = Index(Settings(data_dir=Path(tempfile.mkdtemp()), passage_target=target, passage_max=maximum))
     docs, chunks = [], []
     seen = set()
     for r in rows:
@@ -52,12 +53,13 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--split", default="dev")
     ap.add_argument("--targets", default="120,300")
+    ap.add_argument("--variants", default="")
     args = ap.parse_args()
     rows_all = ncpqa.load()
     rows = ncpqa.split(rows_all, args.split)
     for target in map(int, args.targets.split(",")):
         t0 = time.perf_counter()
-        docs, chunks = corpus(rows_all, target, int(target * 220 / 120))
+        docs, chunks = corpus(rows_all, target, int(target * 550 / 300))
         ids = [f"{c.doc_id}:{c.ord}" for c, _ in chunks]
         lex = LexicalIndex(ids, [tokenize(c.search_text(d)) for c, d in chunks], [char_bigrams(c.search_text(d)) for c, d in chunks],
                            [c.doc_id for c, _ in chunks])
@@ -72,6 +74,8 @@ def main() -> None:
             "jieba+bigram": lambda q: 0.5 * mm(lex.scores(tokenize(expand_query(q)))) + 0.5 * mm(lex.bigram_scores(q)),
         }
         for name, fn in variants.items():
+            if args.variants and name not in args.variants.split(","):
+                continue
             for region in (False, True):
                 hits1 = hits5 = 0
                 for r in rows:

@@ -317,6 +317,7 @@ class Index:
         """Load the model, jieba and BM25 now, so the first user does not wait for them."""
         self.embeddings.embed_query("预热")
         self.lexical().scores(tokenize("预热"))
+        self.doc_regions()  # read once per catalogue version; the first question naming a region would wait for it
         if self.catalog.stats()["chunks"] > MATRIX_ABOVE:
             self.vector_matrix()
 
