@@ -47,6 +47,10 @@ VARIANTS = {
     "bigram+dense": ({"bm25_weight": 0.0, "bigram_weight": 0.6, "dense_weight": 0.4}, False),
     "jieba+bigram+dense+doc": ({"bm25_weight": 0.3, "bigram_weight": 0.3, "dense_weight": 0.4, "doc_weight": 0.3}, False),
     "bigram+dense+doc": ({"bm25_weight": 0.0, "bigram_weight": 0.6, "dense_weight": 0.4, "doc_weight": 0.3}, False),
+    "bigram+doc(0.5)": ({"bm25_weight": 0.0, "bigram_weight": 1.0, "dense_weight": 0.0, "doc_weight": 0.5}, False),
+    "bigram+dense+doc(0.5)": ({"bm25_weight": 0.0, "bigram_weight": 0.6, "dense_weight": 0.4, "doc_weight": 0.5}, False),
+    "jieba+bigram+dense+doc(0.5)": ({"bm25_weight": 0.3, "bigram_weight": 0.3, "dense_weight": 0.4, "doc_weight": 0.5}, False),
+    "jieba+bigram+dense(0.2)+doc(0.3)": ({"bm25_weight": 0.4, "bigram_weight": 0.4, "dense_weight": 0.2, "doc_weight": 0.3}, False),
 }
 
 
