@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from qa.evaluation import metrics as M  # noqa: E402
 from qa.evaluation import ncpqa  # noqa: E402
-from qa.index import Index  # noqa: E402
+from qa.index import Index, parent_key  # noqa: E402
 from qa.ingest import build  # noqa: E402
 from qa.lexical import LexicalIndex, char_bigrams, tokenize  # noqa: E402
 from qa.loaders import load_bytes  # noqa: E402
@@ -62,15 +62,15 @@ def main() -> None:
         docs, chunks = corpus(rows_all, target, int(target * 550 / 300))
         ids = [f"{c.doc_id}:{c.ord}" for c, _ in chunks]
         lex = LexicalIndex(ids, [tokenize(c.search_text(d)) for c, d in chunks], [char_bigrams(c.search_text(d)) for c, d in chunks],
-                           [c.doc_id for c, _ in chunks])
-        doc_idx = np.array([lex.doc_of[i] for i in range(len(ids))])
+                           [parent_key(c.doc_id, c.section) for c, _ in chunks])
+        doc_idx = np.array([lex.parent_of[i] for i in range(len(ids))])
         chunk_doc = [d.doc_id for _, d in chunks]
         print(f"window {target}: {len(docs)} docs, {len(chunks)} chunks, built in {time.perf_counter() - t0:.0f}s", flush=True)
         variants = {
             "jieba": lambda q: lex.scores(tokenize(expand_query(q))),
             "bigram": lambda q: lex.bigram_scores(q),
-            "bigram+doc(0.3)": lambda q: mm(lex.bigram_scores(q)) + 0.3 * mm(lex.doc_scores(q)),
-            "bigram+doc(0.5)": lambda q: mm(lex.bigram_scores(q)) + 0.5 * mm(lex.doc_scores(q)),
+            "bigram+doc(0.3)": lambda q: mm(lex.bigram_scores(q)) + 0.3 * mm(lex.parent_scores(q)),
+            "bigram+doc(0.5)": lambda q: mm(lex.bigram_scores(q)) + 0.5 * mm(lex.parent_scores(q)),
             "jieba+bigram": lambda q: 0.5 * mm(lex.scores(tokenize(expand_query(q)))) + 0.5 * mm(lex.bigram_scores(q)),
         }
         for name, fn in variants.items():

@@ -37,20 +37,20 @@ VARIANTS = {
     "current": ({}, False),
     "no-region": ({"region_mode": "off"}, True),
     "region-boost-only": ({"region_mode": "boost"}, False),
-    "bm25-jieba": ({"bm25_weight": 1.0, "dense_weight": 0.0, "bigram_weight": 0.0, "doc_weight": 0.0}, False),
-    "bm25-bigram": ({"bm25_weight": 0.0, "dense_weight": 0.0, "bigram_weight": 1.0, "doc_weight": 0.0}, False),
-    "dense": ({"bm25_weight": 0.0, "dense_weight": 1.0, "bigram_weight": 0.0, "doc_weight": 0.0}, False),
+    "bm25-jieba": ({"bm25_weight": 1.0, "dense_weight": 0.0, "bigram_weight": 0.0, "parent_weight": 0.0}, False),
+    "bm25-bigram": ({"bm25_weight": 0.0, "dense_weight": 0.0, "bigram_weight": 1.0, "parent_weight": 0.0}, False),
+    "dense": ({"bm25_weight": 0.0, "dense_weight": 1.0, "bigram_weight": 0.0, "parent_weight": 0.0}, False),
     "bm25-bigram-no-region": ({"bm25_weight": 0.0, "dense_weight": 0.0, "bigram_weight": 1.0, "region_mode": "off"}, True),
     "fusion-0.8/0.2": ({"bm25_weight": 0.8, "dense_weight": 0.2}, False),
     "fusion-0.4/0.6": ({"bm25_weight": 0.4, "dense_weight": 0.6}, False),
     "jieba+bigram+dense": ({"bm25_weight": 0.3, "bigram_weight": 0.3, "dense_weight": 0.4}, False),
     "bigram+dense": ({"bm25_weight": 0.0, "bigram_weight": 0.6, "dense_weight": 0.4}, False),
-    "jieba+bigram+dense+doc": ({"bm25_weight": 0.3, "bigram_weight": 0.3, "dense_weight": 0.4, "doc_weight": 0.3}, False),
-    "bigram+dense+doc": ({"bm25_weight": 0.0, "bigram_weight": 0.6, "dense_weight": 0.4, "doc_weight": 0.3}, False),
-    "bigram+doc(0.5)": ({"bm25_weight": 0.0, "bigram_weight": 1.0, "dense_weight": 0.0, "doc_weight": 0.5}, False),
-    "bigram+dense+doc(0.5)": ({"bm25_weight": 0.0, "bigram_weight": 0.6, "dense_weight": 0.4, "doc_weight": 0.5}, False),
-    "jieba+bigram+dense+doc(0.5)": ({"bm25_weight": 0.3, "bigram_weight": 0.3, "dense_weight": 0.4, "doc_weight": 0.5}, False),
-    "jieba+bigram+dense(0.2)+doc(0.3)": ({"bm25_weight": 0.4, "bigram_weight": 0.4, "dense_weight": 0.2, "doc_weight": 0.3}, False),
+    "jieba+bigram+dense+doc": ({"bm25_weight": 0.3, "bigram_weight": 0.3, "dense_weight": 0.4, "parent_weight": 0.3}, False),
+    "bigram+dense+doc": ({"bm25_weight": 0.0, "bigram_weight": 0.6, "dense_weight": 0.4, "parent_weight": 0.3}, False),
+    "bigram+doc(0.5)": ({"bm25_weight": 0.0, "bigram_weight": 1.0, "dense_weight": 0.0, "parent_weight": 0.5}, False),
+    "bigram+dense+doc(0.5)": ({"bm25_weight": 0.0, "bigram_weight": 0.6, "dense_weight": 0.4, "parent_weight": 0.5}, False),
+    "jieba+bigram+dense+doc(0.5)": ({"bm25_weight": 0.3, "bigram_weight": 0.3, "dense_weight": 0.4, "parent_weight": 0.5}, False),
+    "jieba+bigram+dense(0.2)+doc(0.3)": ({"bm25_weight": 0.4, "bigram_weight": 0.4, "dense_weight": 0.2, "parent_weight": 0.3}, False),
 }
 
 
@@ -154,7 +154,7 @@ def main() -> None:
         print(f"{name:28s} hit@1 {n['hit@1']:.3f} hit@5 {n['hit@5']:.3f} mrr {n['mrr']:.3f} {n['ms']:.0f}ms | "
               f"seeds R@5 {sd.get('evidence_recall@5', float('nan')):.3f} mrr {sd.get('mrr', float('nan')):.3f}", flush=True)
     result = {"split": args.split, "questions": len(rows), "chunk_target": base.chunk_target, "chunk_max": base.chunk_max,
-              "defaults": {k: getattr(base, k) for k in ("bm25_weight", "dense_weight", "bigram_weight", "doc_weight", "region_mode")},
+              "defaults": {k: getattr(base, k) for k in ("bm25_weight", "dense_weight", "bigram_weight", "parent_weight", "region_mode")},
               "variants": table}
     if args.out:
         args.out.write_text(json.dumps(result, ensure_ascii=False, indent=1))

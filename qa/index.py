@@ -133,14 +133,14 @@ class Index:
             if lexical is None:
                 version, rows = self.catalog.lexical_rows()  # the version these rows really are
                 docs = {d.doc_id: d for d in self.catalog.documents()}
-                ids, tokens, bigrams, doc_ids = [], [], [], []
+                ids, tokens, bigrams, parents = [], [], [], []
                 for cid, doc_id, text, section, toks in rows:
                     doc = docs.get(doc_id)
                     ids.append(cid)
                     tokens.append(toks)
-                    doc_ids.append(doc_id)
+                    parents.append(parent_key(doc_id, section))
                     bigrams.append(char_bigrams(Chunk(cid, doc_id, 0, text, section, 0, 0).search_text(doc) if doc else text))
-                lexical = LexicalIndex(ids, tokens, bigrams, doc_ids)
+                lexical = LexicalIndex(ids, tokens, bigrams, parents)
                 lexical.save(self.settings.lexical_dir, version)
             self._lexical = (lexical, version)
             return lexical
@@ -344,6 +344,12 @@ class Index:
                 self._vectorstore = None  # reconnect on the next request
             return {"reachable": False, "error": str(exc)[:200], "vectors": None, "chunks": chunks, "consistent": None}
         return {"reachable": True, "vectors": vectors, "chunks": chunks, "consistent": vectors >= chunks}
+
+
+def parent_key(doc_id: str, section: str) -> str:
+    """A chunk's parent for the parent BM25 field: its top-level section, or its whole document without an outline."""
+    top = section.split(" > ")[0] if section else ""
+    return f"{doc_id}\x1f{top}"
 
 
 def open_index(settings: Settings) -> Index:

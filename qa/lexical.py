@@ -1,9 +1,10 @@
-"""BM25 fields over the chunks: jieba words, character bigrams, and the bigrams of each chunk's whole document.
+"""BM25 fields over the chunks: jieba words, character bigrams, and the bigrams of each chunk's parent.
 
 On the seed reports jieba words are the stronger single signal (numbers and names match exactly). On outside
 documents (NCPQA: 2020 notices, ministry names, no line breaks) jieba splits names and terms the questions
-write differently, and character bigrams recover them; a document-level field says which document a question
-is about when the ~120-character window alone does not (see docs/eval.md, "NCPQA ablation").
+write differently, and character bigrams recover them. The parent field (a chunk's top-level section, or its
+whole document when it has no outline) says which passage a question is about when the window alone does not.
+Whole documents as parents cost the seeds (long multi-topic reports); sections did not (docs/eval.md, "NCPQA ablation").
 
 Invariant: every field is built from the same catalogue version as `ids`; `position[id]` indexes every array
 that a `*_scores` method returns.
@@ -35,7 +36,7 @@ _TOKEN_OK = re.compile(r"[\w%]", re.UNICODE)
 _init_lock = threading.Lock()
 
 # Bumped when a snapshot's layout changes; an older snapshot is ignored and rebuilt from the catalogue.
-FIELDS_VERSION = 2
+FIELDS_VERSION = 3
 
 
 @lru_cache(maxsize=1)
@@ -94,9 +95,9 @@ def _bm25(tokens: list[list[str]]):
 class LexicalIndex:
     """A BM25 index over chunk tokens, saved as a folder beside the catalogue and rebuilt when the catalogue moves on."""
 
-    def __init__(self, ids: list[str], tokens: list[list[str]], bigrams: list[list[str]] | None = None, doc_ids: list[str] | None = None):
-        """ids[i]'s jieba tokens are tokens[i]; bigrams[i] its character bigrams and doc_ids[i] its document (both
-        optional: without them the bigram and document fields score zero, as in the evaluation baseline)."""
+    def __init__(self, ids: list[str], tokens: list[list[str]], bigrams: list[list[str]] | None = None, parents: list[str] | None = None):
+        """ids[i]'s jieba tokens are tokens[i]; bigrams[i] its character bigrams and parents[i] its parent's key (both
+        optional: without them the bigram and parent fields score zero, as in the evaluation baseline)."""
         self.ids = ids
         self.position = {cid: i for i, cid in enumerate(ids)}
         df: dict[str, int] = {}
@@ -106,26 +107,26 @@ class LexicalIndex:
         n = max(len(ids), 1)
         self.idf = {tok: math.log((n + 1) / (c + 0.5)) for tok, c in df.items()}
         self.bm25 = _bm25(tokens) if ids else _bm25([])
-        self._fields(bigrams, doc_ids)
+        self._fields(bigrams, parents)
 
-    def _fields(self, bigrams: list[list[str]] | None, doc_ids: list[str] | None) -> None:
-        """The bigram field per chunk, and per document (a document's text is its chunks' bigrams together)."""
+    def _fields(self, bigrams: list[list[str]] | None, parents: list[str] | None) -> None:
+        """The bigram field per chunk, and per parent (a parent's text is its chunks' bigrams together)."""
         self.has_bigrams = bool(bigrams) and bigrams is not None and len(bigrams) == len(self.ids)
         self.bigram = _bm25(bigrams) if self.has_bigrams else None
-        self.doc_of: list[int] = []
-        self.doc_names: list[str] = []
-        self.doc = None
-        if self.has_bigrams and doc_ids is not None:
+        self.parent_of: list[int] = []
+        self.parent_names: list[str] = []
+        self.parent = None
+        if self.has_bigrams and parents is not None:
             index: dict[str, int] = {}
             per_doc: list[list[str]] = []
-            for doc_id, toks in zip(doc_ids, bigrams):
+            for doc_id, toks in zip(parents, bigrams):
                 if doc_id not in index:
                     index[doc_id] = len(per_doc)
                     per_doc.append([])
-                    self.doc_names.append(doc_id)
+                    self.parent_names.append(doc_id)
                 per_doc[index[doc_id]] += toks
-                self.doc_of.append(index[doc_id])
-            self.doc = _bm25(per_doc)
+                self.parent_of.append(index[doc_id])
+            self.parent = _bm25(per_doc)
 
     def scores(self, query_tokens: list[str]) -> np.ndarray:
         if not self.ids or not query_tokens:
@@ -139,13 +140,13 @@ class LexicalIndex:
             return np.zeros(len(self.ids), dtype=np.float32)
         return np.asarray(self.bigram.get_scores(toks), dtype=np.float32)
 
-    def doc_scores(self, question: str) -> np.ndarray:
-        """BM25 of the question's bigrams against each chunk's whole document, one value per chunk."""
+    def parent_scores(self, question: str) -> np.ndarray:
+        """BM25 of the question's bigrams against each chunk's parent (section or document), one value per chunk."""
         toks = char_bigrams(question)
-        if not self.ids or not toks or self.doc is None:
+        if not self.ids or not toks or self.parent is None:
             return np.zeros(len(self.ids), dtype=np.float32)
-        per_doc = np.asarray(self.doc.get_scores(toks), dtype=np.float32)
-        return per_doc[np.asarray(self.doc_of, dtype=np.int64)]
+        per_doc = np.asarray(self.parent.get_scores(toks), dtype=np.float32)
+        return per_doc[np.asarray(self.parent_of, dtype=np.int64)]
 
     def weight(self, token: str) -> float:
         """How telling a token is; one the corpus never uses is as telling as the rarest."""
@@ -164,10 +165,10 @@ class LexicalIndex:
                     self.bm25.save(str(tmp), show_progress=False)
                     if self.bigram is not None:
                         self.bigram.save(str(tmp / "bigram"), show_progress=False)
-                    if self.doc is not None:
-                        self.doc.save(str(tmp / "doc"), show_progress=False)
+                    if self.parent is not None:
+                        self.parent.save(str(tmp / "parent"), show_progress=False)
                 meta = {"version": version, "ids": self.ids, "idf": self.idf, "fields": FIELDS_VERSION,
-                        "bigrams": self.bigram is not None, "doc_of": self.doc_of, "doc_names": self.doc_names}
+                        "bigrams": self.bigram is not None, "parent_of": self.parent_of, "parent_names": self.parent_names}
                 (tmp / "ids.json").write_text(json.dumps(meta, ensure_ascii=False))
                 os.rename(tmp, target)
             except OSError:
@@ -193,8 +194,8 @@ class LexicalIndex:
             self.bm25 = bm25s.BM25.load(str(folder), show_progress=False) if self.ids else bm25s.BM25()
             self.has_bigrams = bool(meta.get("bigrams")) and bool(self.ids)
             self.bigram = bm25s.BM25.load(str(folder / "bigram"), show_progress=False) if self.has_bigrams else None
-            self.doc_of, self.doc_names = meta.get("doc_of", []), meta.get("doc_names", [])
-            self.doc = bm25s.BM25.load(str(folder / "doc"), show_progress=False) if self.has_bigrams and self.doc_names else None
+            self.parent_of, self.parent_names = meta.get("parent_of", []), meta.get("parent_names", [])
+            self.parent = bm25s.BM25.load(str(folder / "parent"), show_progress=False) if self.has_bigrams and self.parent_names else None
         except Exception:  # missing, pruned by a newer writer, or damaged: the caller rebuilds from the catalogue
             return None
         if meta.get("version") != version:

@@ -93,7 +93,7 @@ def search(
     expanded = expand_query(question)
     bm25_all = lexical.scores(tokenize(expanded)) if s.bm25_weight else np.zeros(len(lexical.ids), dtype=np.float32)
     bigram_all = lexical.bigram_scores(expanded) if s.bigram_weight else None
-    doc_all = lexical.doc_scores(expanded) if s.doc_weight else None
+    parent_all = lexical.parent_scores(expanded) if s.parent_weight else None
     candidates: dict[str, float] = {}
     # Ids only, and only the allowed documents': reading every chunk's text per question was a full scan of the catalogue.
     allowed_chunks = index.catalog.chunk_doc_ids([d.doc_id for d in allowed] if restricted else None) if per_doc or restricted else None
@@ -139,7 +139,7 @@ def search(
     bm25 = np.array([candidates[c] for c in ids], dtype=np.float32)
     dn = np.array([dense.get(c, 0.0) for c in ids], dtype=np.float32)
     fused = s.bm25_weight * _minmax(bm25) + s.dense_weight * _minmax(dn)
-    for weight, field in ((s.bigram_weight, bigram_all), (s.doc_weight, doc_all)):
+    for weight, field in ((s.bigram_weight, bigram_all), (s.parent_weight, parent_all)):
         if weight and field is not None:
             fused = fused + weight * _minmax(np.array([field[lexical.position[c]] if c in lexical.position else 0.0 for c in ids], dtype=np.float32))
     scored = [(float(score) * _boost(doc_by_id[doc_of[cid]], info, s.region_mode), cid, float(b), float(d)) for cid, score, b, d in zip(ids, fused, bm25, dn)]

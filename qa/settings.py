@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     bm25_weight: float = 0.6  # jieba words
     dense_weight: float = 0.4
     bigram_weight: float = 0.0  # character bigrams of the chunk
-    doc_weight: float = 0.0  # character bigrams of the chunk's whole document
+    parent_weight: float = 0.0  # character bigrams of the chunk's parent: its top-level section, or its whole document
     # Regions the question names: "narrow" (to their reports, and boost), "boost" (boost only), "off".
     region_mode: str = "narrow"
     dense_candidates: int = 60

@@ -33,7 +33,7 @@ def test_bigram_field_matches_names_jieba_would_split():
 
 def test_document_field_scores_every_chunk_of_the_document_alike():
     lex = _index()
-    scores = lex.doc_scores("北京展会与中小微企业")
+    scores = lex.parent_scores("北京展会与中小微企业")
     assert scores[lex.position["b"]] == scores[lex.position["c"]] > 0
     assert scores[lex.position["a"]] == scores[lex.position["d"]] == 0
 
@@ -44,7 +44,7 @@ def test_fields_survive_a_snapshot_and_old_snapshots_are_rebuilt(tmp_path):
     again = LexicalIndex.load(tmp_path, 7)
     assert again is not None
     np.testing.assert_allclose(again.bigram_scores("北京展会"), lex.bigram_scores("北京展会"))
-    np.testing.assert_allclose(again.doc_scores("北京展会"), lex.doc_scores("北京展会"))
+    np.testing.assert_allclose(again.parent_scores("北京展会"), lex.parent_scores("北京展会"))
     # A snapshot from before the fields (no "fields" marker) is not trusted: the caller rebuilds it.
     meta = tmp_path / "v7" / "ids.json"
     meta.write_text(meta.read_text().replace(f'"fields": {FIELDS_VERSION}', '"fields": 1'))
@@ -53,7 +53,7 @@ def test_fields_survive_a_snapshot_and_old_snapshots_are_rebuilt(tmp_path):
 
 def test_without_bigrams_the_new_fields_score_zero():
     lex = LexicalIndex(["a"], [["武汉"]])
-    assert lex.bigram_scores("武汉").tolist() == [0.0] and lex.doc_scores("武汉").tolist() == [0.0]
+    assert lex.bigram_scores("武汉").tolist() == [0.0] and lex.parent_scores("武汉").tolist() == [0.0]
 
 
 def names(text: str) -> list[tuple[str, list[str]]]:
