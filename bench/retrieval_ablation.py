@@ -34,6 +34,7 @@ from qa.settings import Settings  # noqa: E402
 
 # name → (settings overrides, drop the question's regions)
 VARIANTS = {
+    "before": ({"region_mode": "attribution", "bm25_weight": 0.6, "dense_weight": 0.4, "bigram_weight": 0.0, "parent_weight": 0.0}, False),
     "current": ({}, False),
     "no-region": ({"region_mode": "off"}, True),
     "region-boost-only": ({"region_mode": "boost"}, False),
@@ -70,8 +71,10 @@ def cached_queries(index: Index) -> None:
     emb._ablation_cached = True
 
 
-def ncpqa_index(base: Settings, rows: list[dict], tag: str) -> Index:
-    index = Index(eval_settings(base, f"ncpqa-all-{tag}"))
+def ncpqa_index(base: Settings, rows: list[dict], tag: str, ingest: bool = True) -> Index:
+    index = Index(eval_settings(base, f"ncpqa-all-{tag}" if tag else "ncpqa-all"))
+    if not ingest:  # as it is (an index made by earlier code, e.g. 120-character windows)
+        return index
     t0 = time.perf_counter()
     stats = ncpqa.ingest(index, rows, force=stale(index))
     if not stats["failed"]:
@@ -93,9 +96,18 @@ def run_ncpqa(index: Index, rows: list[dict], overrides: dict, drop_regions: boo
         gold = M.QuoteRef(ncpqa.source_of(r["docid"]), r["answer"], r["start"], r["end"])
         refs = [M.ChunkRef(h.doc.source, h.chunk.text, h.chunk.start, h.chunk.end) for h in hits]
         ranks.append(next((i for i, c in enumerate(refs, 1) if M.quote_in_chunk(gold, c, long_spans=True)), None))
-    n = len(rows) or 1
-    return {"hit@1": sum(x == 1 for x in ranks) / n, "hit@5": sum(bool(x) for x in ranks) / n,
-            "mrr": sum(1 / x for x in ranks if x) / n, "ms": 1000 * (time.perf_counter() - t0) / n}
+    ms = 1000 * (time.perf_counter() - t0) / (len(rows) or 1)
+    out = metrics(ranks) | {"ms": ms}
+    dev = {r["id"] for r in ncpqa.split(rows, "dev")}
+    if len(dev) < len(rows):  # the whole set: the halves too
+        for part in ("dev", "test"):
+            out[part] = metrics([x for r, x in zip(rows, ranks) if (r["id"] in dev) == (part == "dev")])
+    return out
+
+
+def metrics(ranks: list) -> dict:
+    n = len(ranks) or 1
+    return {"hit@1": sum(x == 1 for x in ranks) / n, "hit@5": sum(bool(x) for x in ranks) / n, "mrr": sum(1 / x for x in ranks if x) / n}
 
 
 def run_seeds(index: Index, items, overrides: dict, drop_regions: bool, k: int = 5) -> dict:
@@ -128,17 +140,18 @@ def main() -> None:
     ap.add_argument("--no-seeds", action="store_true")
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--tag", default=f"c{CHUNKING_VERSION}", help="names the NCPQA and seed index folders (one per chunking)")
+    ap.add_argument("--no-ingest", action="store_true", help="use the NCPQA index as it is (no re-ingest by newer code)")
     args = ap.parse_args()
     base = Settings()
     if args.chunk_target:
         base = base.model_copy(update={"chunk_target": args.chunk_target, "chunk_max": args.chunk_max or int(args.chunk_target * 1.5)})
     rows_all = ncpqa.load()
-    index = ncpqa_index(base, rows_all, args.tag)
+    index = ncpqa_index(base, rows_all, args.tag, not args.no_ingest)
     rows = ncpqa.split(rows_all, args.split)
     cached_queries(index)
     seeds = items = None
     if not args.no_seeds:
-        seeds = Index(eval_settings(base, f"seeds-{args.tag}"))
+        seeds = Index(eval_settings(base, f"seeds-{args.tag or 'c1'}"))
         ingest_paths(seeds, [base.seeds_dir])
         cached_queries(seeds)
         items = load_gold(DEFAULT_GOLD)
@@ -151,7 +164,8 @@ def main() -> None:
             row["seeds"] = run_seeds(seeds, items, overrides, drop)
         table[name] = row
         n, sd = row["ncpqa"], row.get("seeds", {})
-        print(f"{name:28s} hit@1 {n['hit@1']:.3f} hit@5 {n['hit@5']:.3f} mrr {n['mrr']:.3f} {n['ms']:.0f}ms | "
+        halves = "".join(f" | {p} {n[p]['hit@1']:.3f}/{n[p]['hit@5']:.3f}" for p in ("dev", "test") if p in n)
+        print(f"{name:28s} hit@1 {n['hit@1']:.3f} hit@5 {n['hit@5']:.3f} mrr {n['mrr']:.3f} {n['ms']:.0f}ms{halves} | "
               f"seeds R@5 {sd.get('evidence_recall@5', float('nan')):.3f} mrr {sd.get('mrr', float('nan')):.3f}", flush=True)
     result = {"split": args.split, "questions": len(rows), "chunk_target": base.chunk_target, "chunk_max": base.chunk_max,
               "defaults": {k: getattr(base, k) for k in ("bm25_weight", "dense_weight", "bigram_weight", "parent_weight", "region_mode")},

@@ -43,7 +43,7 @@ def allowed_docs(docs: list[Document], filters: Filters, info: QueryInfo | None,
     if filters.region:
         regions = resolve_region(filters.region, docs)
         out = [d for d in out if any(r.contains(doc_region(d)) for r in regions)]
-    elif info and info.regions and region_mode == "narrow":
+    elif info and info.regions and region_mode in ("narrow", "attribution"):
         def about(d: Document) -> bool:
             if any(r.contains(doc_region(d)) for r in info.regions):
                 return True
@@ -82,6 +82,7 @@ def search(
     filters = filters or Filters()
     docs = index.catalog.documents()
     info = info or analyze(question, docs)
+    # "attribution" narrows by the documents' attributed regions alone: the behaviour before 2026-12-02, kept for ablations.
     regions_of = index.doc_regions() if info.regions and s.region_mode == "narrow" and not filters.region else None
     allowed = allowed_docs(docs, filters, info, s.region_mode, regions_of)
     if not allowed:

@@ -38,7 +38,8 @@ class Settings(BaseSettings):
     dense_weight: float = 0.4
     bigram_weight: float = 0.0  # character bigrams of the chunk
     parent_weight: float = 0.0  # character bigrams of the chunk's parent: its top-level section, or its whole document
-    # Regions the question names: "narrow" (to their reports, and boost), "boost" (boost only), "off".
+    # Regions the question names: "narrow" (leave out documents certainly elsewhere, and boost), "attribution" (narrow
+    # by attributed region alone, as before 2026-12-02), "boost" (boost only), "off" (ablations).
     region_mode: str = "narrow"
     dense_candidates: int = 60
     lexical_candidates: int = 100
