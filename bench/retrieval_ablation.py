@@ -46,12 +46,16 @@ VARIANTS = {
     "fusion-0.4/0.6": ({"bm25_weight": 0.4, "dense_weight": 0.6}, False),
     "jieba+bigram+dense": ({"bm25_weight": 0.3, "bigram_weight": 0.3, "dense_weight": 0.4}, False),
     "bigram+dense": ({"bm25_weight": 0.0, "bigram_weight": 0.6, "dense_weight": 0.4}, False),
-    "jieba+bigram+dense+doc": ({"bm25_weight": 0.3, "bigram_weight": 0.3, "dense_weight": 0.4, "parent_weight": 0.3}, False),
-    "bigram+dense+doc": ({"bm25_weight": 0.0, "bigram_weight": 0.6, "dense_weight": 0.4, "parent_weight": 0.3}, False),
-    "bigram+doc(0.5)": ({"bm25_weight": 0.0, "bigram_weight": 1.0, "dense_weight": 0.0, "parent_weight": 0.5}, False),
-    "bigram+dense+doc(0.5)": ({"bm25_weight": 0.0, "bigram_weight": 0.6, "dense_weight": 0.4, "parent_weight": 0.5}, False),
-    "jieba+bigram+dense+doc(0.5)": ({"bm25_weight": 0.3, "bigram_weight": 0.3, "dense_weight": 0.4, "parent_weight": 0.5}, False),
-    "jieba+bigram+dense(0.2)+doc(0.3)": ({"bm25_weight": 0.4, "bigram_weight": 0.4, "dense_weight": 0.2, "parent_weight": 0.3}, False),
+    "j.3+b.3+d.4+p.3": ({"bm25_weight": 0.3, "bigram_weight": 0.3, "dense_weight": 0.4, "parent_weight": 0.3}, False),
+    "b.6+d.4+p.3": ({"bm25_weight": 0.0, "bigram_weight": 0.6, "dense_weight": 0.4, "parent_weight": 0.3}, False),
+    "b1+p.5": ({"bm25_weight": 0.0, "bigram_weight": 1.0, "dense_weight": 0.0, "parent_weight": 0.5}, False),
+    "b.6+d.4+p.5": ({"bm25_weight": 0.0, "bigram_weight": 0.6, "dense_weight": 0.4, "parent_weight": 0.5}, False),
+    "j.3+b.3+d.4+p.5": ({"bm25_weight": 0.3, "bigram_weight": 0.3, "dense_weight": 0.4, "parent_weight": 0.5}, False),
+    "j.4+b.4+d.2+p.3": ({"bm25_weight": 0.4, "bigram_weight": 0.4, "dense_weight": 0.2, "parent_weight": 0.3}, False),
+    "j.45+b.15+d.4+p.2": ({"bm25_weight": 0.45, "bigram_weight": 0.15, "dense_weight": 0.4, "parent_weight": 0.2}, False),
+    "j.5+b.1+d.4+p.3": ({"bm25_weight": 0.5, "bigram_weight": 0.1, "dense_weight": 0.4, "parent_weight": 0.3}, False),
+    "j.4+b.2+d.4+p.3": ({"bm25_weight": 0.4, "bigram_weight": 0.2, "dense_weight": 0.4, "parent_weight": 0.3}, False),
+    "j.6+d.4+p.3": ({"bm25_weight": 0.6, "bigram_weight": 0.0, "dense_weight": 0.4, "parent_weight": 0.3}, False),
 }
 
 
