@@ -143,7 +143,7 @@ def search(
     for weight, field in ((s.bigram_weight, bigram_all), (s.parent_weight, parent_all)):
         if weight and field is not None:
             fused = fused + weight * _minmax(np.array([field[lexical.position[c]] if c in lexical.position else 0.0 for c in ids], dtype=np.float32))
-    scored = [(float(score) * _boost(doc_by_id[doc_of[cid]], info, s.region_mode), cid, float(b), float(d)) for cid, score, b, d in zip(ids, fused, bm25, dn)]
+    scored = [(float(score) * _boost(doc_by_id[doc_of[cid]], info, s.region_mode, regions_of), cid, float(b), float(d)) for cid, score, b, d in zip(ids, fused, bm25, dn)]
     scored.sort(key=lambda t: -t[0])
     if per_doc:
         kept, count = [], {}
@@ -171,9 +171,11 @@ def expand_query(question: str) -> str:
     return question
 
 
-def _boost(doc: Document, info: QueryInfo, region_mode: str = "narrow") -> float:
+def _boost(doc: Document, info: QueryInfo, region_mode: str = "narrow", regions_of: dict | None = None) -> float:
     boost = 1.0
-    if region_mode != "off" and info.regions and any(r == doc_region(doc) for r in info.regions):
+    # Only a certain attribution earns the region boost: on NCPQA, boosting guessed attributions cost hit@5 (dev).
+    certain = regions_of is None or regions_of.get(doc.doc_id, (False,))[0]
+    if region_mode != "off" and certain and info.regions and any(r == doc_region(doc) for r in info.regions):
         boost *= 1.2  # 内蒙古 asks first about the autonomous region's own reports, then its cities
     if info.years and doc.year in info.years:
         boost *= 1.15
