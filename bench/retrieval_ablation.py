@@ -32,30 +32,35 @@ from qa.query import analyze  # noqa: E402
 from qa.retrieval import search  # noqa: E402
 from qa.settings import Settings  # noqa: E402
 
+def both(j: float, d: float, b: float = 0.0, p: float = 0.0, **extra) -> dict:
+    """The same field weights for reports' windows and for text blocks' passages."""
+    return {"bm25_weight": j, "dense_weight": d, "bigram_weight": b, "parent_weight": p, "passage_bm25_weight": j,
+            "passage_dense_weight": d, "passage_bigram_weight": b, "passage_parent_weight": p, **extra}
+
+
 # name → (settings overrides, drop the question's regions)
 VARIANTS = {
-    "before": ({"region_mode": "attribution", "bm25_weight": 0.6, "dense_weight": 0.4, "bigram_weight": 0.0, "parent_weight": 0.0}, False),
-    "current": ({}, False),
-    "no-region": ({"region_mode": "off"}, True),
-    "region-boost-only": ({"region_mode": "boost"}, False),
-    "bm25-jieba": ({"bm25_weight": 1.0, "dense_weight": 0.0, "bigram_weight": 0.0, "parent_weight": 0.0}, False),
-    "bm25-bigram": ({"bm25_weight": 0.0, "dense_weight": 0.0, "bigram_weight": 1.0, "parent_weight": 0.0}, False),
-    "dense": ({"bm25_weight": 0.0, "dense_weight": 1.0, "bigram_weight": 0.0, "parent_weight": 0.0}, False),
-    "bm25-bigram-no-region": ({"bm25_weight": 0.0, "dense_weight": 0.0, "bigram_weight": 1.0, "region_mode": "off"}, True),
-    "fusion-0.8/0.2": ({"bm25_weight": 0.8, "dense_weight": 0.2}, False),
-    "fusion-0.4/0.6": ({"bm25_weight": 0.4, "dense_weight": 0.6}, False),
-    "jieba+bigram+dense": ({"bm25_weight": 0.3, "bigram_weight": 0.3, "dense_weight": 0.4}, False),
-    "bigram+dense": ({"bm25_weight": 0.0, "bigram_weight": 0.6, "dense_weight": 0.4}, False),
-    "j.3+b.3+d.4+p.3": ({"bm25_weight": 0.3, "bigram_weight": 0.3, "dense_weight": 0.4, "parent_weight": 0.3}, False),
-    "b.6+d.4+p.3": ({"bm25_weight": 0.0, "bigram_weight": 0.6, "dense_weight": 0.4, "parent_weight": 0.3}, False),
-    "b1+p.5": ({"bm25_weight": 0.0, "bigram_weight": 1.0, "dense_weight": 0.0, "parent_weight": 0.5}, False),
-    "b.6+d.4+p.5": ({"bm25_weight": 0.0, "bigram_weight": 0.6, "dense_weight": 0.4, "parent_weight": 0.5}, False),
-    "j.3+b.3+d.4+p.5": ({"bm25_weight": 0.3, "bigram_weight": 0.3, "dense_weight": 0.4, "parent_weight": 0.5}, False),
-    "j.4+b.4+d.2+p.3": ({"bm25_weight": 0.4, "bigram_weight": 0.4, "dense_weight": 0.2, "parent_weight": 0.3}, False),
-    "j.45+b.15+d.4+p.2": ({"bm25_weight": 0.45, "bigram_weight": 0.15, "dense_weight": 0.4, "parent_weight": 0.2}, False),
-    "j.5+b.1+d.4+p.3": ({"bm25_weight": 0.5, "bigram_weight": 0.1, "dense_weight": 0.4, "parent_weight": 0.3}, False),
-    "j.4+b.2+d.4+p.3": ({"bm25_weight": 0.4, "bigram_weight": 0.2, "dense_weight": 0.4, "parent_weight": 0.3}, False),
-    "j.6+d.4+p.3": ({"bm25_weight": 0.6, "bigram_weight": 0.0, "dense_weight": 0.4, "parent_weight": 0.3}, False),
+    "before": (both(0.6, 0.4, region_mode="attribution"), False),  # the weights and filter before 2026-12-02
+    "current": ({}, False),  # the defaults: windows 0.6/0.4 (jieba/dense), passages by their own weights
+    "uniform-0.6/0.4": (both(0.6, 0.4), False),
+    "no-region": (both(0.6, 0.4, region_mode="off"), True),
+    "region-boost-only": (both(0.6, 0.4, region_mode="boost"), False),
+    "bm25-jieba": (both(1, 0), False),
+    "bm25-bigram": (both(0, 0, 1), False),
+    "dense": (both(0, 1), False),
+    "fusion-0.8/0.2": (both(0.8, 0.2), False),
+    "fusion-0.4/0.6": (both(0.4, 0.6), False),
+    "j.3+b.3+d.4": (both(0.3, 0.4, 0.3), False),
+    "b.6+d.4": (both(0, 0.4, 0.6), False),
+    "j.3+b.3+d.4+p.3": (both(0.3, 0.4, 0.3, 0.3), False),
+    "b.6+d.4+p.3": (both(0, 0.4, 0.6, 0.3), False),
+    "b1+p.5": (both(0, 0, 1, 0.5), False),
+    "b.6+d.4+p.5": (both(0, 0.4, 0.6, 0.5), False),
+    "j.3+b.3+d.4+p.5": (both(0.3, 0.4, 0.3, 0.5), False),
+    "j.4+b.4+d.2+p.3": (both(0.4, 0.2, 0.4, 0.3), False),
+    "j.45+b.15+d.4+p.2": (both(0.45, 0.4, 0.15, 0.2), False),
+    "j.5+b.1+d.4+p.3": (both(0.5, 0.4, 0.1, 0.3), False),
+    "j.6+d.4+p.3": (both(0.6, 0.4, 0, 0.3), False),
 }
 
 

@@ -140,7 +140,10 @@ class Index:
                     tokens.append(toks)
                     parents.append(parent_key(doc_id, section))
                     bigrams.append(char_bigrams(Chunk(cid, doc_id, 0, text, section, 0, 0).search_text(doc) if doc else text))
-                lexical = LexicalIndex(ids, tokens, bigrams, parents)
+                # A passage: a chunk of a document cut into passages (one block of text); only those exceed chunk_max.
+                long_docs = {doc_id for _, doc_id, text, _, _ in rows if len(text) > self.settings.chunk_max}
+                passages = [doc_id in long_docs for _, doc_id, _, _, _ in rows]
+                lexical = LexicalIndex(ids, tokens, bigrams, parents, passages)
                 lexical.save(self.settings.lexical_dir, version)
             self._lexical = (lexical, version)
             return lexical

@@ -36,7 +36,7 @@ _TOKEN_OK = re.compile(r"[\w%]", re.UNICODE)
 _init_lock = threading.Lock()
 
 # Bumped when a snapshot's layout changes; an older snapshot is ignored and rebuilt from the catalogue.
-FIELDS_VERSION = 3
+FIELDS_VERSION = 4
 
 
 @lru_cache(maxsize=1)
@@ -95,9 +95,12 @@ def _bm25(tokens: list[list[str]]):
 class LexicalIndex:
     """A BM25 index over chunk tokens, saved as a folder beside the catalogue and rebuilt when the catalogue moves on."""
 
-    def __init__(self, ids: list[str], tokens: list[list[str]], bigrams: list[list[str]] | None = None, parents: list[str] | None = None):
-        """ids[i]'s jieba tokens are tokens[i]; bigrams[i] its character bigrams and parents[i] its parent's key (both
-        optional: without them the bigram and parent fields score zero, as in the evaluation baseline)."""
+    def __init__(self, ids: list[str], tokens: list[list[str]], bigrams: list[list[str]] | None = None, parents: list[str] | None = None,
+                 passages: list[bool] | None = None):
+        """ids[i]'s jieba tokens are tokens[i]; bigrams[i] its character bigrams, parents[i] its parent's key and
+        passages[i] whether it is a passage of a block of text rather than a report's window (all optional: without
+        them the bigram and parent fields score zero and every chunk is a window, as in the evaluation baseline)."""
+        self.passages = np.asarray(passages, dtype=bool) if passages is not None and len(passages) == len(ids) else None
         self.ids = ids
         self.position = {cid: i for i, cid in enumerate(ids)}
         df: dict[str, int] = {}
@@ -168,6 +171,7 @@ class LexicalIndex:
                     if self.parent is not None:
                         self.parent.save(str(tmp / "parent"), show_progress=False)
                 meta = {"version": version, "ids": self.ids, "idf": self.idf, "fields": FIELDS_VERSION,
+                        "passages": None if self.passages is None else self.passages.astype(int).tolist(),
                         "bigrams": self.bigram is not None, "parent_of": self.parent_of, "parent_names": self.parent_names}
                 (tmp / "ids.json").write_text(json.dumps(meta, ensure_ascii=False))
                 os.rename(tmp, target)
@@ -195,6 +199,7 @@ class LexicalIndex:
             self.has_bigrams = bool(meta.get("bigrams")) and bool(self.ids)
             self.bigram = bm25s.BM25.load(str(folder / "bigram"), show_progress=False) if self.has_bigrams else None
             self.parent_of, self.parent_names = meta.get("parent_of", []), meta.get("parent_names", [])
+            self.passages = np.asarray(meta["passages"], dtype=bool) if meta.get("passages") is not None else None
             self.parent = bm25s.BM25.load(str(folder / "parent"), show_progress=False) if self.has_bigrams and self.parent_names else None
         except Exception:  # missing, pruned by a newer writer, or damaged: the caller rebuilds from the catalogue
             return None

@@ -92,9 +92,12 @@ def search(
 
     lexical = index.lexical()
     expanded = expand_query(question)
-    bm25_all = lexical.scores(tokenize(expanded)) if s.bm25_weight else np.zeros(len(lexical.ids), dtype=np.float32)
-    bigram_all = lexical.bigram_scores(expanded) if s.bigram_weight else None
-    parent_all = lexical.parent_scores(expanded) if s.parent_weight else None
+    window_w, passage_w = weights(s)
+    passages = lexical.passages is not None and bool(lexical.passages.any())
+    use = [window_w[f] or (passages and passage_w[f]) for f in range(4)]  # which fields count anywhere
+    bm25_all = lexical.scores(tokenize(expanded)) if use[0] else np.zeros(len(lexical.ids), dtype=np.float32)
+    bigram_all = lexical.bigram_scores(expanded) if use[2] else None
+    parent_all = lexical.parent_scores(expanded) if use[3] else None
     candidates: dict[str, float] = {}
     # Ids only, and only the allowed documents': reading every chunk's text per question was a full scan of the catalogue.
     allowed_chunks = index.catalog.chunk_doc_ids([d.doc_id for d in allowed] if restricted else None) if per_doc or restricted else None
@@ -139,10 +142,13 @@ def search(
         return []
     bm25 = np.array([candidates[c] for c in ids], dtype=np.float32)
     dn = np.array([dense.get(c, 0.0) for c in ids], dtype=np.float32)
-    fused = s.bm25_weight * _minmax(bm25) + s.dense_weight * _minmax(dn)
-    for weight, field in ((s.bigram_weight, bigram_all), (s.parent_weight, parent_all)):
-        if weight and field is not None:
-            fused = fused + weight * _minmax(np.array([field[lexical.position[c]] if c in lexical.position else 0.0 for c in ids], dtype=np.float32))
+    fields = [_minmax(bm25), _minmax(dn)]
+    for field in (bigram_all, parent_all):
+        fields.append(_minmax(np.array([field[lexical.position[c]] if c in lexical.position else 0.0 for c in ids], dtype=np.float32))
+                      if field is not None else np.zeros(len(ids), dtype=np.float32))
+    is_passage = np.array([bool(lexical.passages[lexical.position[c]]) if passages and c in lexical.position else False for c in ids])
+    # Each chunk is scored by the weights of its kind: a report's window or a text block's passage (see weights()).
+    fused = sum(np.where(is_passage, passage_w[f], window_w[f]) * fields[f] for f in range(4))
     scored = [(float(score) * _boost(doc_by_id[doc_of[cid]], info, s.region_mode, regions_of), cid, float(b), float(d)) for cid, score, b, d in zip(ids, fused, bm25, dn)]
     scored.sort(key=lambda t: -t[0])
     if per_doc:
@@ -159,6 +165,17 @@ def search(
     for rank, h in enumerate(hits, 1):
         h.rank = rank
     return hits
+
+
+def weights(s) -> tuple[list[float], list[float]]:
+    """(window, passage) weights of the fields [jieba words, dense, character bigrams, parent], each summing to 1
+    (so the two kinds of chunk compete on one scale in a mixed corpus)."""
+    def norm(w: list[float]) -> list[float]:
+        total = sum(w)
+        return [x / total for x in w] if total else w
+
+    return (norm([s.bm25_weight, s.dense_weight, s.bigram_weight, s.parent_weight]),
+            norm([s.passage_bm25_weight, s.passage_dense_weight, s.passage_bigram_weight, s.passage_parent_weight]))
 
 
 # Reports speak of their own future as 下一步/重点工作/工作安排; users say 明年, 打算, 接下来.
