@@ -44,8 +44,8 @@ def doc_region(doc: Document) -> Region:
 def region_mentions(text: str) -> list[tuple[str, tuple[Region, ...]]]:
     """The regions a question names, as whole words in context, in order: [(as written, candidate regions)].
 
-    - A name must begin and end on a word boundary (jieba's segmentation of the whole question): 示范县 is one
-      word, so it does not name 范县; in 「区委和县委」 和县 would end inside 县委. Among the names that fit, the
+    - A name must begin and end on a word boundary (jieba's dictionary segmentation of the whole question, without
+      its HMM guesses): 示范县 is one word, so it does not name 范县; in 「区委和县委」 和县 would end inside 县委. Among the names that fit, the
       longest non-overlapping ones win, so 武汉市民 still names 武汉 (武汉市 ends inside 市民).
     - A name followed at once by a name inside it is one region: 天津市静海区 is 静海区 of 天津市, not 天津市 and
       静海区 (the outer name only narrows the inner name's candidates).
@@ -53,7 +53,7 @@ def region_mentions(text: str) -> list[tuple[str, tuple[Region, ...]]]:
     from .lexical import _jieba
 
     bounds, pos = {0}, 0
-    for word in _jieba().lcut(text):
+    for word in _jieba().lcut(text, HMM=False):  # dictionary words only: HMM glues unknown names to neighbours (那米|东区)
         pos += len(word)
         bounds.add(pos)
     found = [m for m in gazetteer().spans(text) if m[0] in bounds and m[1] in bounds]

@@ -180,3 +180,9 @@ def test_an_index_chunked_by_an_older_version_is_rechunked_or_named_for_rebuild(
     with caplog.at_level("WARNING"):
         ingest_paths(index, sorted(folder.glob("000_*")))
     assert chunking_stale(index) and "qa rebuild" in caplog.text
+
+
+def test_an_unknown_name_is_not_cut_by_jiebas_guesses():
+    # jieba's HMM reads 那米|东区; by dictionary words alone 米东区 is whole (not 攀枝花市东区).
+    assert names("那米东区呢?") == [("米东区", ["乌鲁木齐市米东区"])]
+    assert names("米东2019年") == [("米东", ["乌鲁木齐市米东区"])]
