@@ -1,4 +1,10 @@
-"""Hybrid retrieval: BM25 and dense scores, min-max normalised and fused by weight, within region/year/kind filters."""
+"""Hybrid retrieval: BM25 fields and dense scores, min-max normalised and fused by weight, within region/year/kind filters.
+
+Invariants: each chunk is fused with the weights of its kind (a report's window: jieba words and dense; a text
+block's passage: character bigrams, dense and its parent), and each set of weights sums to 1. In an index without
+passages the result is exactly the window-only fusion (no bigram candidates, no bigram scores). A region the question
+names never removes a document whose own region is uncertain or whose text names that region.
+"""
 from __future__ import annotations
 
 import re
