@@ -186,3 +186,17 @@ def test_an_unknown_name_is_not_cut_by_jiebas_guesses():
     # jieba's HMM reads 那米|东区; by dictionary words alone 米东区 is whole (not 攀枝花市东区).
     assert names("那米东区呢?") == [("米东区", ["乌鲁木齐市米东区"])]
     assert names("米东2019年") == [("米东", ["乌鲁木齐市米东区"])]
+
+
+def test_each_kind_of_chunk_has_its_own_weights_summing_to_one(tmp_path):
+    from qa.retrieval import weights
+    from qa.settings import Settings
+
+    window, passage = weights(Settings(data_dir=tmp_path))
+    assert window == [0.6, 0.4, 0.0, 0.0]  # reports' windows: jieba words and dense, as before
+    assert abs(sum(passage) - 1) < 1e-9 and passage[0] == 0 and passage[2] > passage[1] > passage[3] > 0
+    # Which chunks are passages survives a snapshot; an index without the flag has windows only.
+    lex = LexicalIndex(["a", "b"], [["x"], ["y"]], [["北京"], ["上海"]], ["d1", "d2"], [True, False])
+    lex.save(tmp_path / "bm25", 3)
+    assert LexicalIndex.load(tmp_path / "bm25", 3).passages.tolist() == [True, False]
+    assert LexicalIndex(["a"], [["x"]]).passages is None
