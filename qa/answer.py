@@ -198,6 +198,8 @@ def make_steps(index: Index):
                 state.verification["llm_removed"] = llm_report["removed"]
         if not state.text.strip():
             state.refused, state.text = True, "文档中没有找到能回答该问题的内容。"
+        elif state.info:
+            state.text = note_missing_regions(state.text, state.info)
         return state
 
     return analyse, retrieve, gather, write, check
@@ -209,6 +211,15 @@ def build_chain(index: Index):
 
 
 # ---------------------------------------------------------------- decisions
+
+def note_missing_regions(text: str, info) -> str:
+    """«克拉玛依市和上海市…» with no report for 上海市: the answer for 克拉玛依市, then a statement that 上海市 has none.
+
+    Added after verification, as a statement of absence (it cites nothing and holds no figure, so verify keeps it)."""
+    if not (info.unknown_regions and info.regions):
+        return text
+    return f"{text.rstrip()}\n文档中没有找到关于{'、'.join(info.unknown_regions)}的报告。"
+
 
 def refusal_reason(state: State) -> str | None:
     info, ev = state.info, state.evidence

@@ -219,6 +219,18 @@ class Catalog:
                 self._db.execute("COMMIT")
         return version, [r[0] for r in rows], [json.loads(r[1]) for r in rows]
 
+    def lexical_rows(self) -> tuple[int, list[tuple[str, str, str, str, list[str]]]]:
+        """(version, [(chunk_id, doc_id, text, section, tokens)]) in rowid order, read in one snapshot: what every
+        BM25 field is built from."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                version = self.version()
+                rows = self._db.execute("SELECT chunk_id, doc_id, text, section, tokens FROM chunks ORDER BY rowid").fetchall()
+            finally:
+                self._db.execute("COMMIT")
+        return version, [(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in rows]
+
     def chunk_doc_ids(self, doc_ids: list[str] | None = None) -> list[tuple[str, str]]:
         """(chunk_id, doc_id) of the given documents' chunks (all when None), in (doc_id, ord) order, without their texts."""
         if doc_ids is None:

@@ -1,4 +1,11 @@
-"""Paragraphs → chunks: the heading outline gives each chunk its section path; long paragraphs become sentence windows."""
+"""Paragraphs → chunks: the heading outline gives each chunk its section path; long paragraphs become sentence windows.
+
+Window size follows the document's shape. A report with paragraphs gets ~120-character windows (paragraphs already
+carry its structure; small windows were best on the seeds). A document that is one unbroken block of text (web
+notices pasted without line breaks: all 599 NCPQA documents, median 1,011 characters) gets ~300-character passages:
+there, 120-character windows cut a median 41-character answer apart and lost to 300 on every lexical ranker
+(NCPQA dev half, character-bigram BM25: hit@5 0.824 → 0.891; see docs/eval.md).
+"""
 from __future__ import annotations
 
 import hashlib
@@ -85,7 +92,21 @@ class _Comma:
 _COMMA = _Comma()
 
 
-def chunk_document(doc: Document, paras: list[Para], source_text: str, target: int = 120, max_len: int = 220) -> list[Chunk]:
+# Bumped whenever the same text would be cut into other chunks; an index made by another version is re-chunked
+# (`qa ingest` re-reads its files, `qa rebuild` rebuilds uploads too).
+CHUNKING_VERSION = 2
+PASSAGE_TARGET, PASSAGE_MAX = 300, 550
+
+
+def is_flat(paras: list[Para], max_len: int = 220) -> bool:
+    """One block of text longer than a window: no paragraph structure to follow."""
+    return len(paras) == 1 and len(paras[0].text) > max_len
+
+
+def chunk_document(doc: Document, paras: list[Para], source_text: str, target: int = 120, max_len: int = 220,
+                   flat_target: int = PASSAGE_TARGET, flat_max: int = PASSAGE_MAX) -> list[Chunk]:
+    if is_flat(paras, max_len):
+        target, max_len = flat_target, flat_max
     has_numbered_top = any(heading_level(p.text) == 1 for p in paras)
     path: dict[int, str] = {}
     chunks: list[Chunk] = []

@@ -125,6 +125,10 @@ class Gazetteer:
                 last_end = end
         return kept
 
+    def spans(self, text: str) -> list[tuple[int, int, str, tuple[Region, ...]]]:
+        """Every alias match, overlapping ones included: [(start, end, alias, candidate regions)], end exclusive."""
+        return [(end - len(alias) + 1, end + 1, alias, regions) for end, (alias, regions) in self._automaton.iter(text)]
+
     def find(self, name: str) -> Region | None:
         for alias, regions in self.mentions(name):
             if len(regions) == 1:

@@ -1,11 +1,12 @@
 """documents → chunks → index, file by file. A bad file is reported and skipped; the others go in."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import yaml
 
-from .chunking import chunk_document
+from .chunking import CHUNKING_VERSION, chunk_document
 from .dedup import find_duplicate, fingerprint
 from .facts import extract_facts
 from .index import Index, IngestResult, source_key
@@ -75,7 +76,7 @@ def build(src: SourceText, index: Index, overrides: list[dict] | None = None, pe
             source = next(s for d, s, _ in known if d == dup[0])
             duplicates.append({"title": doc.title, "duplicate_of": dup[0], "source": source, "similarity": round(dup[1], 3)})
             continue
-        chunks = chunk_document(doc, paras, src.text, s.chunk_target, s.chunk_max)
+        chunks = chunk_document(doc, paras, src.text, s.chunk_target, s.chunk_max, s.passage_target, s.passage_max)
         if chunks:
             docs.append((doc, chunks))
             facts += extract_facts(doc, chunks, src.text)
@@ -99,6 +100,8 @@ def ingest_source(index: Index, src: SourceText, overrides: list[dict] | None = 
     built = build(src, index, overrides)
     if not built.docs and built.duplicates:
         return _only_duplicates(index, src, built)
+    if not index.catalog.meta("chunking") and not index.catalog.sources():
+        index.catalog.set_meta("chunking", str(CHUNKING_VERSION))  # a new index starts current
     result = index.add_source(src, built.docs, built.facts, progress=progress, fingerprints=built.fingerprints)
     result.duplicates = built.duplicates
     return result
@@ -109,7 +112,31 @@ def ingest_source(index: Index, src: SourceText, overrides: list[dict] | None = 
 BATCH_CHUNKS = 1000
 
 
+def chunking_stale(index: Index) -> bool:
+    """The index holds files cut by another chunking version (or by one from before versions were recorded)."""
+    return index.catalog.meta("chunking") != str(CHUNKING_VERSION) and bool(index.catalog.sources())
+
+
 def ingest_paths(index: Index, paths: list[Path], force: bool = False, progress=None) -> list[IngestResult]:
+    """Index files (unchanged ones are skipped unless force). When the index was chunked by another chunking
+    version, every file given is re-read; the index is marked current once every file it holds was re-read, and
+    until then a warning names `qa rebuild` (uploads are not under the paths given)."""
+    stale = chunking_stale(index)
+    results = _ingest_paths(index, paths, force or stale, progress)
+    if not stale and not index.catalog.meta("chunking"):
+        index.catalog.set_meta("chunking", str(CHUNKING_VERSION))  # a new index
+    elif stale:
+        done = {r.source for r in results if r.status != "failed"}
+        left = [s for s in index.catalog.sources() if s not in done]
+        if left:
+            logging.getLogger(__name__).warning(
+                "索引中有 %d 个文件仍按旧的分块方式切分,运行 `qa rebuild` 重建 (%d files still use the old chunking: run `qa rebuild`)", len(left), len(left))
+        else:
+            index.catalog.set_meta("chunking", str(CHUNKING_VERSION))
+    return results
+
+
+def _ingest_paths(index: Index, paths: list[Path], force: bool = False, progress=None) -> list[IngestResult]:
     results: list[IngestResult | None] = []
     pending: list[tuple[int, SourceText, list, list[dict]]] = []  # (position in results, file, documents, facts)
     fps: dict[str, str] = {}

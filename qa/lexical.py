@@ -1,4 +1,14 @@
-"""BM25 over jieba tokens. On these reports it is the stronger single signal: numbers and names match exactly."""
+"""BM25 fields over the chunks: jieba words, character bigrams, and the bigrams of each chunk's parent.
+
+On the seed reports jieba words are the stronger single signal (numbers and names match exactly). On outside
+documents (NCPQA: 2020 notices, ministry names, no line breaks) jieba splits names and terms the questions
+write differently, and character bigrams recover them. The parent field (a chunk's top-level section, or its
+whole document when it has no outline) says which passage a question is about when the window alone does not.
+Whole documents as parents cost the seeds (long multi-topic reports); sections did not (docs/eval.md, "NCPQA ablation").
+
+Invariant: every field is built from the same catalogue version as `ids`; `position[id]` indexes every array
+that a `*_scores` method returns.
+"""
 from __future__ import annotations
 
 import json
@@ -10,6 +20,7 @@ import shutil
 import tempfile
 import threading
 import time
+import unicodedata
 from functools import lru_cache
 from pathlib import Path
 
@@ -23,6 +34,9 @@ _STOP = set(
 _TOKEN_OK = re.compile(r"[\w%]", re.UNICODE)
 
 _init_lock = threading.Lock()
+
+# Bumped when a snapshot's layout changes; an older snapshot is ignored and rebuilt from the catalogue.
+FIELDS_VERSION = 4
 
 
 @lru_cache(maxsize=1)
@@ -47,12 +61,46 @@ def tokenize(text: str) -> list[str]:
     return out
 
 
+# Runs of CJK characters give bigrams; runs of Latin letters, digits and figures (2020, 1.4, 50%) stay whole.
+_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]+|[a-z0-9%.]+")
+
+
+def char_bigrams(text: str) -> list[str]:
+    """Overlapping character bigrams of each CJK run (a run of one character is kept as it is), whole Latin/digit runs.
+
+    Needs no dictionary, so a name jieba has never seen (北铃专用汽车, 浙里办) still matches piece by piece."""
+    out: list[str] = []
+    for m in _RUN.finditer(unicodedata.normalize("NFKC", text).lower()):
+        run = m.group()
+        if run[0].isascii():
+            run = run.strip(".")
+            if run:
+                out.append(run)
+        elif len(run) == 1:
+            out.append(run)
+        else:
+            out += [run[i : i + 2] for i in range(len(run) - 1)]
+    return out
+
+
+def _bm25(tokens: list[list[str]]):
+    import bm25s
+
+    model = bm25s.BM25()
+    if tokens:
+        model.index([t or ["∅"] for t in tokens], show_progress=False)
+    return model
+
+
 class LexicalIndex:
     """A BM25 index over chunk tokens, saved as a folder beside the catalogue and rebuilt when the catalogue moves on."""
 
-    def __init__(self, ids: list[str], tokens: list[list[str]]):
-        import bm25s
-
+    def __init__(self, ids: list[str], tokens: list[list[str]], bigrams: list[list[str]] | None = None, parents: list[str] | None = None,
+                 passages: list[bool] | None = None):
+        """ids[i]'s jieba tokens are tokens[i]; bigrams[i] its character bigrams, parents[i] its parent's key and
+        passages[i] whether it is a passage of a block of text rather than a report's window (all optional: without
+        them the bigram and parent fields score zero and every chunk is a window, as in the evaluation baseline)."""
+        self.passages = np.asarray(passages, dtype=bool) if passages is not None and len(passages) == len(ids) else None
         self.ids = ids
         self.position = {cid: i for i, cid in enumerate(ids)}
         df: dict[str, int] = {}
@@ -61,14 +109,47 @@ class LexicalIndex:
                 df[tok] = df.get(tok, 0) + 1
         n = max(len(ids), 1)
         self.idf = {tok: math.log((n + 1) / (c + 0.5)) for tok, c in df.items()}
-        self.bm25 = bm25s.BM25()
-        if ids:
-            self.bm25.index([t or ["∅"] for t in tokens], show_progress=False)
+        self.bm25 = _bm25(tokens) if ids else _bm25([])
+        self._fields(bigrams, parents)
+
+    def _fields(self, bigrams: list[list[str]] | None, parents: list[str] | None) -> None:
+        """The bigram field per chunk, and per parent (a parent's text is its chunks' bigrams together)."""
+        self.has_bigrams = bool(bigrams) and bigrams is not None and len(bigrams) == len(self.ids)
+        self.bigram = _bm25(bigrams) if self.has_bigrams else None
+        self.parent_of: list[int] = []
+        self.parent_names: list[str] = []
+        self.parent = None
+        if self.has_bigrams and parents is not None:
+            index: dict[str, int] = {}
+            per_doc: list[list[str]] = []
+            for doc_id, toks in zip(parents, bigrams):
+                if doc_id not in index:
+                    index[doc_id] = len(per_doc)
+                    per_doc.append([])
+                    self.parent_names.append(doc_id)
+                per_doc[index[doc_id]] += toks
+                self.parent_of.append(index[doc_id])
+            self.parent = _bm25(per_doc)
 
     def scores(self, query_tokens: list[str]) -> np.ndarray:
         if not self.ids or not query_tokens:
             return np.zeros(len(self.ids), dtype=np.float32)
         return np.asarray(self.bm25.get_scores(query_tokens), dtype=np.float32)
+
+    def bigram_scores(self, question: str) -> np.ndarray:
+        """BM25 of the question's character bigrams against each chunk (zeros when the field is absent)."""
+        toks = char_bigrams(question)
+        if not self.ids or not toks or self.bigram is None:
+            return np.zeros(len(self.ids), dtype=np.float32)
+        return np.asarray(self.bigram.get_scores(toks), dtype=np.float32)
+
+    def parent_scores(self, question: str) -> np.ndarray:
+        """BM25 of the question's bigrams against each chunk's parent (section or document), one value per chunk."""
+        toks = char_bigrams(question)
+        if not self.ids or not toks or self.parent is None:
+            return np.zeros(len(self.ids), dtype=np.float32)
+        per_doc = np.asarray(self.parent.get_scores(toks), dtype=np.float32)
+        return per_doc[np.asarray(self.parent_of, dtype=np.int64)]
 
     def weight(self, token: str) -> float:
         """How telling a token is; one the corpus never uses is as telling as the rarest."""
@@ -85,7 +166,14 @@ class LexicalIndex:
             try:
                 if self.ids:
                     self.bm25.save(str(tmp), show_progress=False)
-                (tmp / "ids.json").write_text(json.dumps({"version": version, "ids": self.ids, "idf": self.idf}, ensure_ascii=False))
+                    if self.bigram is not None:
+                        self.bigram.save(str(tmp / "bigram"), show_progress=False)
+                    if self.parent is not None:
+                        self.parent.save(str(tmp / "parent"), show_progress=False)
+                meta = {"version": version, "ids": self.ids, "idf": self.idf, "fields": FIELDS_VERSION,
+                        "passages": None if self.passages is None else self.passages.astype(int).tolist(),
+                        "bigrams": self.bigram is not None, "parent_of": self.parent_of, "parent_names": self.parent_names}
+                (tmp / "ids.json").write_text(json.dumps(meta, ensure_ascii=False))
                 os.rename(tmp, target)
             except OSError:
                 pass  # another process published this version first (theirs is identical), or the disk refused: a snapshot is only a cache
@@ -105,7 +193,14 @@ class LexicalIndex:
             self.ids = meta["ids"]
             self.position = {cid: i for i, cid in enumerate(self.ids)}
             self.idf = meta.get("idf", {})
+            if meta.get("fields") != FIELDS_VERSION:
+                return None  # written by a release without the bigram/document fields: rebuilt from the catalogue
             self.bm25 = bm25s.BM25.load(str(folder), show_progress=False) if self.ids else bm25s.BM25()
+            self.has_bigrams = bool(meta.get("bigrams")) and bool(self.ids)
+            self.bigram = bm25s.BM25.load(str(folder / "bigram"), show_progress=False) if self.has_bigrams else None
+            self.parent_of, self.parent_names = meta.get("parent_of", []), meta.get("parent_names", [])
+            self.passages = np.asarray(meta["passages"], dtype=bool) if meta.get("passages") is not None else None
+            self.parent = bm25s.BM25.load(str(folder / "parent"), show_progress=False) if self.has_bigrams and self.parent_names else None
         except Exception:  # missing, pruned by a newer writer, or damaged: the caller rebuilds from the catalogue
             return None
         if meta.get("version") != version:

@@ -1,4 +1,10 @@
-"""Hybrid retrieval: BM25 and dense scores, min-max normalised and fused by weight, within region/year/kind filters."""
+"""Hybrid retrieval: BM25 fields and dense scores, min-max normalised and fused by weight, within region/year/kind filters.
+
+Invariants: each chunk is fused with the weights of its kind (a report's window: jieba words and dense; a text
+block's passage: character bigrams, dense and its parent), and each set of weights sums to 1. In an index without
+passages the result is exactly the window-only fusion (no bigram candidates, no bigram scores). A region the question
+names never removes a document whose own region is uncertain or whose text names that region.
+"""
 from __future__ import annotations
 
 import re
@@ -33,14 +39,26 @@ def resolve_region(name: str, docs: list[Document]) -> list[Region]:
     return list(dict.fromkeys(exact + found))
 
 
-def allowed_docs(docs: list[Document], filters: Filters, info: QueryInfo | None) -> list[Document]:
+def allowed_docs(docs: list[Document], filters: Filters, info: QueryInfo | None, region_mode: str = "narrow",
+                 regions_of: dict[str, tuple[bool, frozenset]] | None = None) -> list[Document]:
+    """The documents a question may be answered from. An explicit filter is strict. Regions the question names
+    leave out only documents certainly about somewhere else: with `regions_of` (doc_id → (attribution certain,
+    regions its text names), Index.doc_regions), a document stays when its text names the region or its own
+    region was guessed, not read from its title. Without it, attribution alone decides (as before)."""
     out = docs
     if filters.region:
         regions = resolve_region(filters.region, docs)
         out = [d for d in out if any(r.contains(doc_region(d)) for r in regions)]
-    elif info and info.regions:
-        narrowed = [d for d in out if any(r.contains(doc_region(d)) for r in info.regions)]
-        out = narrowed or out
+    elif info and info.regions and region_mode in ("narrow", "attribution"):
+        def about(d: Document) -> bool:
+            if any(r.contains(doc_region(d)) for r in info.regions):
+                return True
+            if regions_of is None:
+                return False
+            certain, named = regions_of.get(d.doc_id, (False, frozenset()))
+            return not certain or any(r.contains(m) for m in named for r in info.regions)
+
+        out = [d for d in out if about(d)] or out
     if filters.year:
         out = [d for d in out if d.year == filters.year]
     if filters.kind:
@@ -70,14 +88,22 @@ def search(
     filters = filters or Filters()
     docs = index.catalog.documents()
     info = info or analyze(question, docs)
-    allowed = allowed_docs(docs, filters, info)
+    # "attribution" narrows by the documents' attributed regions alone: the behaviour before 2026-12-02, kept for ablations.
+    regions_of = index.doc_regions() if info.regions and s.region_mode == "narrow" and not filters.region else None
+    allowed = allowed_docs(docs, filters, info, s.region_mode, regions_of)
     if not allowed:
         return []
     doc_by_id = {d.doc_id: d for d in allowed}
     restricted = len(allowed) < len(docs)
 
     lexical = index.lexical()
-    bm25_all = lexical.scores(tokenize(expand_query(question)))
+    expanded = expand_query(question)
+    window_w, passage_w = weights(s)
+    passages = lexical.passages is not None and bool(lexical.passages.any())
+    use = [window_w[f] or (passages and passage_w[f]) for f in range(4)]  # which fields count anywhere
+    bm25_all = lexical.scores(tokenize(expanded)) if use[0] else np.zeros(len(lexical.ids), dtype=np.float32)
+    bigram_all = lexical.bigram_scores(expanded) if use[2] else None
+    parent_all = lexical.parent_scores(expanded) if use[3] else None
     candidates: dict[str, float] = {}
     # Ids only, and only the allowed documents': reading every chunk's text per question was a full scan of the catalogue.
     allowed_chunks = index.catalog.chunk_doc_ids([d.doc_id for d in allowed] if restricted else None) if per_doc or restricted else None
@@ -92,10 +118,16 @@ def search(
             order = order[np.argsort(-bm25_all[order], kind="stable")]
         else:
             order = np.argsort(-bm25_all)
-        for i in order:
-            if len(candidates) >= s.lexical_candidates or bm25_all[i] <= 0:
-                break
-            candidates[lexical.ids[i]] = float(bm25_all[i])
+        for field in (bm25_all, bigram_all):
+            if field is None:
+                continue
+            taken = 0
+            ranked = order if field is bm25_all else (order[np.argsort(-field[order], kind="stable")] if restricted else np.argsort(-field))
+            for i in ranked:
+                if taken >= s.lexical_candidates or field[i] <= 0:
+                    break
+                candidates.setdefault(lexical.ids[i], float(bm25_all[i]))
+                taken += 1
 
     query_vec = index.embeddings.embed_query(question)
     dense = index.dense_search(query_vec, s.dense_candidates, [d.doc_id for d in allowed] if restricted else None)
@@ -116,8 +148,14 @@ def search(
         return []
     bm25 = np.array([candidates[c] for c in ids], dtype=np.float32)
     dn = np.array([dense.get(c, 0.0) for c in ids], dtype=np.float32)
-    fused = s.bm25_weight * _minmax(bm25) + s.dense_weight * _minmax(dn)
-    scored = [(float(score) * _boost(doc_by_id[doc_of[cid]], info), cid, float(b), float(d)) for cid, score, b, d in zip(ids, fused, bm25, dn)]
+    fields = [_minmax(bm25), _minmax(dn)]
+    for field in (bigram_all, parent_all):
+        fields.append(_minmax(np.array([field[lexical.position[c]] if c in lexical.position else 0.0 for c in ids], dtype=np.float32))
+                      if field is not None else np.zeros(len(ids), dtype=np.float32))
+    is_passage = np.array([bool(lexical.passages[lexical.position[c]]) if passages and c in lexical.position else False for c in ids])
+    # Each chunk is scored by the weights of its kind: a report's window or a text block's passage (see weights()).
+    fused = sum(np.where(is_passage, passage_w[f], window_w[f]) * fields[f] for f in range(4))
+    scored = [(float(score) * _boost(doc_by_id[doc_of[cid]], info, s.region_mode, regions_of), cid, float(b), float(d)) for cid, score, b, d in zip(ids, fused, bm25, dn)]
     scored.sort(key=lambda t: -t[0])
     if per_doc:
         kept, count = [], {}
@@ -135,6 +173,17 @@ def search(
     return hits
 
 
+def weights(s) -> tuple[list[float], list[float]]:
+    """(window, passage) weights of the fields [jieba words, dense, character bigrams, parent], each summing to 1
+    (so the two kinds of chunk compete on one scale in a mixed corpus)."""
+    def norm(w: list[float]) -> list[float]:
+        total = sum(w)
+        return [x / total for x in w] if total else w
+
+    return (norm([s.bm25_weight, s.dense_weight, s.bigram_weight, s.parent_weight]),
+            norm([s.passage_bm25_weight, s.passage_dense_weight, s.passage_bigram_weight, s.passage_parent_weight]))
+
+
 # Reports speak of their own future as 下一步/重点工作/工作安排; users say 明年, 打算, 接下来.
 _FUTURE = re.compile(r"明年|下一步|今后|接下来|打算|准备|计划做|将要")
 
@@ -145,9 +194,11 @@ def expand_query(question: str) -> str:
     return question
 
 
-def _boost(doc: Document, info: QueryInfo) -> float:
+def _boost(doc: Document, info: QueryInfo, region_mode: str = "narrow", regions_of: dict | None = None) -> float:
     boost = 1.0
-    if info.regions and any(r == doc_region(doc) for r in info.regions):
+    # Only a certain attribution earns the region boost: on NCPQA, boosting guessed attributions cost hit@5 (dev).
+    certain = regions_of is None or regions_of.get(doc.doc_id, (False,))[0]
+    if region_mode != "off" and certain and info.regions and any(r == doc_region(doc) for r in info.regions):
         boost *= 1.2  # 内蒙古 asks first about the autonomous region's own reports, then its cities
     if info.years and doc.year in info.years:
         boost *= 1.15

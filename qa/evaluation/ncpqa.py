@@ -56,6 +56,23 @@ def subset(rows: list[dict], limit: int | None) -> list[dict]:
     return rows[:limit] if limit else rows
 
 
+SPLIT_SEED = 20261202  # fixed: the dev half is always the same questions
+
+
+def split(rows: list[dict], part: str | None) -> list[dict]:
+    """The dev or test half of the questions (a seeded random half of the ids, whole set for None/"all").
+
+    Retrieval settings are chosen on dev only; test is reported. Documents are not split: every question is
+    asked against the same index, so the halves differ only in which questions are scored."""
+    if part in (None, "all"):
+        return rows
+    if part not in ("dev", "test"):
+        raise ValueError(f"split must be dev, test or all, not {part!r}")
+    ids = sorted({r["id"] for r in rows})
+    dev = set(random.Random(SPLIT_SEED).sample(ids, len(ids) // 2))
+    return [r for r in rows if (r["id"] in dev) == (part == "dev")]
+
+
 def source_of(docid: str) -> str:
     return f"ncpqa/{docid}.txt"
 

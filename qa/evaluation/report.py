@@ -60,6 +60,19 @@ def print_summary(result: dict, console: Console | None = None) -> None:
             row += [fmt(v.get("p50")), fmt(v.get("p95"))]
         lat.add_row(*row)
     console.print(lat)
+    if all("splits" in result["systems"][n] for n in names):
+        sp = Table(title="NCPQA halves (dev: settings were chosen here; test: reported)")
+        sp.add_column("half")
+        for n in names:
+            sp.add_column(f"{n} hit@1", justify="right")
+            sp.add_column(f"{n} hit@{result['k']}", justify="right")
+        for part in ("dev", "test"):
+            row = [part]
+            for n in names:
+                m = result["systems"][n]["splits"][part]
+                row += [fmt(m.get("hit@1"), "hit@1"), fmt(m.get(f"hit@{result['k']}"), "hit")]
+            sp.add_row(*row)
+        console.print(sp)
     by_type = result["systems"][names[0]].get("by_type")
     if by_type:
         cols = ["evidence_recall@%d" % result["k"], "mrr", "key_fact_recall", "fully_correct", "supported_rate"]

@@ -37,7 +37,7 @@ def ingest_fingerprint(settings: Settings) -> str:
     for name in INGEST_MODULES:
         path = PROJECT_ROOT / "qa" / f"{name}.py"
         h.update(path.read_bytes() if path.is_file() else name.encode())
-    h.update(f"{settings.chunk_target}/{settings.chunk_max}/{settings.embed_model}".encode())
+    h.update(f"{settings.chunk_target}/{settings.chunk_max}/{settings.passage_target}/{settings.passage_max}/{settings.embed_model}".encode())
     return h.hexdigest()[:16]
 
 
@@ -125,6 +125,11 @@ def run_ncpqa(base: Settings, limit: int | None = None, k: int = 5, backend: str
     failed = {e.split(":")[0] for e in stats["errors"]}
     result["questions_on_failed_documents"] = sum(1 for r in rows if r["docid"] in failed)
     result.update(ncpqa.evaluate(rows, systems, k, progress))
+    # The same figures on the dev half (where retrieval settings are chosen) and the test half (reported).
+    dev = {r["id"] for r in ncpqa.split(rows, "dev")}
+    for name, summary in result["systems"].items():
+        recs = [q[name] for q in result["questions"]]
+        summary["splits"] = {part: ncpqa.aggregate([r for r in recs if (r["id"] in dev) == (part == "dev")], k) for part in ("dev", "test")}
     result["seconds"] = round(time.perf_counter() - t0, 1)
     return result
 
