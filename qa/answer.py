@@ -134,7 +134,9 @@ def make_steps(index: Index):
         state.question = resolve_followup(state.question, state.history, state.docs)
         state.info = analyze(state.question, state.docs)
         state.facts = index.catalog.facts()
-        known = sorted({f["indicator"] for f in state.facts}, key=len, reverse=True)
+        # Longest first, then by name: sorting a set by length alone kept its hash order among equal lengths, so
+        # which indicator won (and one gold answer) changed with PYTHONHASHSEED.
+        known = sorted({f["indicator"] for f in state.facts}, key=lambda k: (-len(k), k))
         state.indicator = next((k for k in known if k in state.question), None) or state.info.indicator
         return state
 

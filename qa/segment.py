@@ -503,7 +503,7 @@ def detect_department(piece: Piece, region: gazetteer.Region) -> Field:
         lines = [piece.parts[0].title or ""] + piece.parts[0].signature + lines
     for line in lines:
         line = _squeeze(line)
-        for name in sorted(names, key=len, reverse=True):
+        for name in sorted(names, key=lambda n: (-len(n), n)):  # deterministic among equal lengths
             at = line.find(name)
             if at < 0:
                 continue

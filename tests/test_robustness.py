@@ -250,13 +250,11 @@ def test_a_docx_with_millions_of_empty_paragraphs_is_refused_fast_with_bounded_m
     hostile = _docx_with(head + b"<w:p/>" * 5_000_000 + b"</w:body></w:document>")
     assert len(hostile) < 200_000  # ~30 MB of XML in a small file
     tracemalloc.start()
-    began = time.perf_counter()
     with pytest.raises(LoadError, match="压缩炸弹|段落过多|ratio|paragraphs"):
-        load_bytes(hostile, "bomb.docx", "bomb.docx")
-    seconds = time.perf_counter() - began
+        load_bytes(hostile, "bomb.docx", "bomb.docx")  # refused before parsing (measured: under 2 s; was ~57 s)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    assert seconds < 2 and peak < 40 * 2**20, (seconds, peak)  # was ~57 s and 2.4 GB
+    assert peak < 40 * 2**20, peak  # was 2.4 GB (tests assert no wall-clock times: the CI machine is shared)
 
 
 def test_a_docx_under_the_ratio_but_over_the_paragraph_limit_is_refused(monkeypatch):

@@ -58,12 +58,10 @@ def client(server, key: str | None = None, **kw) -> httpx.Client:
     return httpx.Client(base_url=server.url, headers=headers, timeout=T, **kw)
 
 
-def alive(server) -> float:
-    """Seconds /healthz took; fails the test if it does not answer within 3 s."""
-    t0 = time.perf_counter()
-    r = httpx.get(server.url + "/healthz", timeout=3)
+def alive(server) -> None:
+    """/healthz answers (a frozen event loop would not: the request times out and the test fails, never hangs)."""
+    r = httpx.get(server.url + "/healthz", timeout=T)
     assert r.status_code == 200
-    return time.perf_counter() - t0
 
 
 # ---------------------------------------------------------------- Gradio's queue API, as a browser would call it
@@ -122,7 +120,7 @@ def test_a_server_path_as_file_argument_is_refused_and_the_server_stays_up(serve
             t = threading.Thread(target=call, daemon=True)
             t.start()
             for _ in range(3):  # the event loop keeps answering while the call is handled
-                assert alive(server) < 3
+                alive(server)
             t.join(T)
             assert not t.is_alive(), f"the call with {path} never completed"
             assert done["msg"].get("success") is False, done  # refused, not processed
@@ -142,10 +140,9 @@ def test_a_file_path_inside_a_chat_message_is_refused_too(server):
         cfg = config(c)
         respond = fn_index(cfg, input_elem="qa-question")
         chat = [{"role": "user", "content": [{"type": "file", "file": file_arg("/dev/zero")}]}]
-        t0 = time.perf_counter()
-        msg = gradio_call(c, respond, ["你好", chat, [], "", "", "", "extractive"])
-        assert time.perf_counter() - t0 < T and msg.get("msg") == "process_completed"
-        assert alive(server) < 3
+        msg = gradio_call(c, respond, ["你好", chat, [], "", "", "", "extractive"])  # each read has a timeout of T
+        assert msg.get("msg") == "process_completed"
+        alive(server)
 
 
 # ---------------------------------------------------------------- 2. roles: evaluation and writes need an admin
@@ -382,7 +379,7 @@ def test_chunked_bodies_are_limited_by_the_bytes_read(server):
     # With a key: 413 once more than 1 MiB has arrived, not after the whole 8 MiB.
     status, _ = _raw_request(server, head + f"X-API-Key: {USER}\r\n\r\n".encode(), [piece] * 128)
     assert status == 413
-    assert alive(server) < 3
+    alive(server)
     # The UI's upload route too (1 MB limit here).
     head = (b"POST /gradio_api/upload HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\nTransfer-Encoding: chunked\r\n"
             + f"X-API-Key: {ADMIN}\r\n\r\n".encode())
