@@ -81,7 +81,8 @@ def indicator_matches(question_indicator: str, fact: dict) -> bool:
 
 def threshold(question: str) -> tuple[float, object] | None:
     m = _THRESHOLD.search(question)
-    if not m:
+    if not m or not (m.group(1) or m.group(3)):
+        # A bare figure (「即办率80.36%是哪里的?」) names a fact to find, not a bar to clear: no 符合条件 framing.
         return None
     value = float(m.group(2))
     word = (m.group(1) or "") + (m.group(3) or "")
@@ -129,7 +130,7 @@ def facts_answer(question: str, indicator: str, facts: list[dict], docs: dict[st
         out += [line(f) for f in results]
     if goals:
         out.append("仅为目标(计划或要求,并非已实现):" + ";".join(f"{where(docs[f['doc_id']])}提出{_clause(f)}{cite(f)}" for f in goals) + "。")
-    text = "\n".join(o for o in out if o)
+    text = "\n".join(dict.fromkeys(o for o in out if o))  # two figures of one clause make one line, printed once
     return text or None
 
 
