@@ -246,7 +246,13 @@ def refusal_reason(state: State) -> str | None:
     return None
 
 
-_COUNT = re.compile(r"\d+(?:\.\d+)?\s*(?:万|亿)?\s*(?:%|件|个|项|人|名|次|家|元|部|支|条|场|所|户|起|批|期|本|份|卷|篇|倍|天|日|小时)")
+# A figure of some kind: Arabic digits with an optional 余/多 and a unit (30余次, 5000字, 3个工作日), or the Chinese
+# forms that are never names of measures (半个工作日, 第三批). Bare Chinese numerals are left out on purpose: 三项制度 and
+# 两个责任 are names, and counting them would stop refusals of questions whose number is not in the reports.
+_COUNT = re.compile(
+    r"\d+(?:\.\d+)?\s*(?:余|多)?\s*(?:万|亿)?\s*(?:%|件|个|项|人|名|次|家|元|部|支|条|场|所|户|起|批|期|本|份|卷|篇|倍|天|日|小时|学时|课时|字|米|公里|亩|吨|岁|周)"
+    r"|半个?(?:工作日|小时|天|月)|第[一二三四五六七八九十]+(?:批|名|位)"
+)
 
 
 def _has_figure(text: str, indicator: str | None) -> bool:
