@@ -318,6 +318,7 @@ def test_key_guessing_is_limited_per_address(server):
         # While locked out even the right key is not checked (else guessing could go on), through every door.
         assert c.get("/api/documents", headers={"X-API-Key": USER}).status_code == 429
         assert c.get("/", params={"key": "guess"}).status_code == 429
+        assert c.post("/login", data={"key": USER}).status_code == 429
     guard = server.server.config.app.state.guard
     guard.failures._buckets.clear()  # the other tests come from the same address
     with client(server, follow_redirects=False) as c:

@@ -147,6 +147,9 @@ def create_app(settings: Settings | None = None, index: Index | None = None, wit
         secure = request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
         guard: Guard = app.state.guard
         address = request.client.host if request.client else "unknown"
+        wait = guard.failures.blocked("addr:" + address)
+        if wait:  # locked out: not even the right key is checked, else guessing could go on through this form
+            return _error(429, "rate_limited", "密钥错误次数过多,请稍后再试 (too many failed keys)", {"Retry-After": str(max(1, int(wait) + 1))})
         who = service.keys.principal(key) if key else None
         if who is None or who.role == "anonymous":
             guard.failures.hit("addr:" + address)
