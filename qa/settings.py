@@ -71,7 +71,7 @@ class Settings(BaseSettings):
     cors_origins: str = ""
     max_upload_mb: int = 20
     max_question_chars: int = 2000
-    # Requests per minute per API key (per address when no keys are set) on /api/*; 0 turns the limiter off.
+    # Requests per minute per API key (per address when no keys are set) on every request that does work; 0 turns it off.
     rate_limit: float = 120.0
     rate_burst: int = 30
 
