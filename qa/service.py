@@ -315,9 +315,9 @@ class Service:
             pass
 
     # -- status and housekeeping
-    def health(self) -> dict:
+    def health(self, stats: dict | None = None) -> dict:
         """For anyone (load balancers): no paths, no keys, no model ids."""
-        stats = self.index.stats()
+        stats = stats or self.index.stats()
         vectors = self.index.vector_health(stats.get("chunks"))
         orphans = max(0, (vectors.get("vectors") or 0) - (vectors.get("chunks") or 0)) if vectors.get("reachable") else None
         return {
@@ -335,8 +335,8 @@ class Service:
         from .llm import available_backends
 
         self.need_reader(who)
-        out = self.health()
-        stats = self.index.stats()
+        stats = self.index.stats()  # read once: counts, model and store for both parts
+        out = self.health(stats)
         out.update({
             "files": stats.get("files"),
             "embedding_model": stats.get("embedding_model"),

@@ -473,7 +473,7 @@ def test_ncpqa_runner_on_a_tiny_stand_in(make_settings, tmp_path, monkeypatch):
 
 
 def test_run_eval_for_the_web_page(seed_index, tmp_path):
-    """qa/ui.py's evaluation page finds `run_eval(index, gold_path)` in qa.evaluation and shows its summary."""
+    """qa/web/ui.py's evaluation page finds `run_eval(index, gold_path)` in qa.evaluation and shows its summary."""
     from qa.evaluation import run_eval
 
     small = tmp_path / "small.jsonl"

@@ -146,8 +146,8 @@ class Guard:
             return
 
         # 2. who
-        query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True))
-        query_key = query.get("key") if method in ("GET", "HEAD") and not path.startswith("/api/") else None
+        pairs = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+        query_key = dict(pairs).get("key") if method in ("GET", "HEAD") and not path.startswith("/api/") else None
         keys_on = self.service.keys.enabled
         if keys_on and (request_key(headers) or query_key):
             wait = self.failures.blocked("addr:" + address)
@@ -160,7 +160,7 @@ class Guard:
             if who is None:
                 self.failures.hit("addr:" + address)
             else:
-                rest = urlencode([(k, v) for k, v in parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True) if k != "key"])
+                rest = urlencode([(k, v) for k, v in pairs if k != "key"])
                 target = local_path(path) + (f"?{rest}" if rest else "")
                 await reply.raw(303, b"", [("location", target), ("set-cookie", session_cookie(self.service, query_key, secure))])
                 return
