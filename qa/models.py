@@ -131,6 +131,25 @@ class Citation:
 
 
 @dataclass
+class TableRow:
+    """One row of an answer across reports: region · year · value · status, with the citation it rests on."""
+
+    region: str
+    year: int | None
+    indicator: str
+    value: float | None  # None for a row that states no figure (a region's measure, or "not reported")
+    raw: str  # as written: 99.5%, 30余件, 第三名, 半个工作日
+    unit: str
+    status: str  # result / goal / plan / missing
+    scope: str = ""  # 全市, 市本级, or the district a city report quotes
+    n: int = 0  # citation number in the answer ([n]); 0 = no citation
+    kind: str = ""  # report / plan / notice / article
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
 class Answer:
     question: str
     text: str
@@ -140,6 +159,10 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)
     verification: dict = field(default_factory=dict)
     nearest: list[dict] = field(default_factory=list)  # shown when refused
+    answer_type: str = "fact"  # fact / number / list / section / which / compare / trend / yesno / metadata
+    verdict: str | None = None  # "yes" / "no" for yes/no and premise questions, led by 是的 / 不是 in the text
+    table: list[TableRow] = field(default_factory=list)  # aggregation answers, as data
+    notes: list[str] = field(default_factory=list)  # partial list, active filter, missing region…
 
     def to_dict(self) -> dict:
         return {
@@ -147,6 +170,10 @@ class Answer:
             "answer": self.text,
             "refused": self.refused,
             "backend": self.backend,
+            "answer_type": self.answer_type,
+            "verdict": self.verdict,
+            "table": [r.to_dict() for r in self.table],
+            "notes": self.notes,
             "citations": [c.to_dict() for c in self.citations],
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "verification": self.verification,
