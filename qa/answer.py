@@ -13,12 +13,12 @@ from typing import Iterator
 
 from langchain_core.runnables import RunnableLambda
 
-from . import compose, tokens
+from . import aggregate, compose, outline, tokens
 from .errors import BadRequest
-from .evidence import Evidence, content_terms, select
+from .evidence import Evidence, content_terms, coverage, select
 from .index import Index
 from .llm import LlamaCppChat, chat_model
-from .models import KIND_LABELS, Answer, Citation, Document, Hit
+from .models import KIND_LABELS, Answer, Citation, Document, Fact, Hit, TableRow
 from .prompts import load_prompt
 from .query import QueryInfo, analyze, doc_region
 from .retrieval import Filters, allowed_docs, search
@@ -48,7 +48,12 @@ class State:
     evidence: list[Evidence] = field(default_factory=list)
     terms: dict[str, float] = field(default_factory=dict)
     indicator: str | None = None
-    facts: list[dict] = field(default_factory=list)
+    facts: list[Fact] = field(default_factory=list)
+    table: list[TableRow] = field(default_factory=list)
+    verdict: str | None = None
+    notes: list[str] = field(default_factory=list)
+    answer_type: str = ""
+    extractive_text: str = ""  # the evidence-built answer an LLM draft must keep everything of
     cites: compose.Citations = field(default_factory=compose.Citations)
     text: str = ""
     refused: bool = False
@@ -136,7 +141,7 @@ def make_steps(index: Index):
         state.facts = index.catalog.facts()
         # Longest first, then by name: sorting a set by length alone kept its hash order among equal lengths, so
         # which indicator won (and one gold answer) changed with PYTHONHASHSEED.
-        known = sorted({f["indicator"] for f in state.facts}, key=lambda k: (-len(k), k))
+        known = sorted({f.indicator for f in state.facts if f.measure == "rate"}, key=lambda k: (-len(k), k))
         state.indicator = next((k for k in known if k in state.question), None) or state.info.indicator
         return state
 
@@ -159,20 +164,21 @@ def make_steps(index: Index):
     @_timed("composition")
     def write(state: State) -> State:
         docs = {d.doc_id: d for d in allowed_docs(state.docs, state.filters, state.info)}
-        facts_text = facts_first(state, docs, index)
-        if facts_text:
-            state.text = facts_text
-            if state.backend != "extractive":
-                state.draft = llm_draft(state, index)
-            return state
-        reason = refusal_reason(state)
-        if reason:
-            state.refused, state.text = True, reason
-            return state
-        state.text = extractive(state)
-        if not state.text:
-            state.refused, state.text = True, "文档中没有找到能回答该问题的内容。"
-            return state
+        for step in (metadata_first, section_first, premise_first, facts_first):
+            text = step(state, docs, index)
+            if text:
+                state.text = text
+                break
+        else:
+            reason = refusal_reason(state)
+            if reason:
+                state.refused, state.text = True, reason
+                return state
+            state.text = extractive(state)
+            if not state.text:
+                state.refused, state.text = True, "文档中没有找到能回答该问题的内容。"
+                return state
+        state.extractive_text = state.text
         if state.backend != "extractive":
             state.draft = llm_draft(state, index)
         return state
@@ -185,13 +191,20 @@ def make_steps(index: Index):
         fallback = False
         if state.draft is not None:
             text, report = verify(state.draft, state.cites.items)
-            if text.strip() and not report.removed:
+            lost = lost_content(state.extractive_text or state.text, text)
+            if text.strip() and not report.removed and not lost:
                 state.text = text
             else:
-                fallback = True  # the LLM's answer did not hold up: answer from the evidence instead
+                fallback = True  # the LLM's answer did not hold up, or dropped what the evidence says: answer from the evidence
                 llm_report = report.to_dict()
+                if lost:
+                    llm_report["removed"] = llm_report["removed"] + [{"sentence": "", "reason": f"draft drops {x}"} for x in lost[:5]]
         text, report = verify(state.text, state.cites.items)
+        before = {c.n: (c.chunk_id, c.start) for c in state.cites.items}
         state.text, state.cites.items = renumber(text, state.cites.items)
+        after = {(c.chunk_id, c.start): c.n for c in state.cites.items}
+        for row in state.table:
+            row.n = after.get(before.get(row.n), 0)
         state.verification = report.to_dict()
         if state.draft is not None:
             state.verification["llm_draft"] = state.draft
@@ -271,7 +284,7 @@ def extractive(state: State) -> str:
     info, cites = state.info, state.cites
     docs = {d.doc_id: d for d in allowed_docs(state.docs, state.filters, info)}
     if info.qtype == "compare" and len(info.regions) >= 2:
-        text = compose.compare_answer(info, None, [], state.evidence, docs, {}, cites, state.terms)
+        text = compose.compare_answer(info, [], state.evidence, compose.FactWriter(docs, {}, cites), state.terms)
         if text:
             return text
     best = state.evidence[0].coverage
@@ -279,6 +292,18 @@ def extractive(state: State) -> str:
     pool = [e for e in state.evidence if e.coverage >= floor and _year_ok(e, info)] or state.evidence[:1]
     limit = {"list": 5, "which": 6}.get(info.qtype, 2)
     lines = []
+    if info.regions and info.qtype not in ("which", "compare"):
+        # A region's own report answers for the region; a child's (a city's district) only when the region's says
+        # nothing, and then the answer says whose it is.
+        own = [e for e in pool if any(doc_region(e.doc) == r for r in info.regions)]
+        if own:
+            pool = own + [e for e in pool if e not in own and info.qtype == "list"]
+        else:
+            inner = [e for e in pool if any(r.contains(doc_region(e.doc)) for r in info.regions)]
+            if inner:
+                pool = inner
+                names = "、".join(r.name for r in info.regions)
+                lines.append(f"文档中没有{names}本级的相关内容;以下是其下辖{'、'.join(dict.fromkeys(e.doc.region for e in inner[:limit]))}的内容{cites.cite_evidence(inner[0])}:")
     premise, used = premise_check(state, pool)
     if premise:
         lines.append(premise)
@@ -288,24 +313,264 @@ def extractive(state: State) -> str:
     return "\n".join(lines)
 
 
+def _chunks_for(index: Index, facts: list[Fact]) -> dict:
+    ids = list({f.chunk_id for f in facts})
+    return {c.chunk_id: c for c in index.catalog.chunks(ids)} if ids else {}
+
+
 def facts_first(state: State, docs: dict[str, Document], index: Index) -> str | None:
-    """Questions about an indicator's value across regions, or whether a region reached a level, read the facts table."""
+    """Figures across reports from the facts table: «哪些地区…», «各地…分别», comparisons, trends, and whether a
+    named region reached a bar. Answered as lines plus a table (region · year · value · status · citation)."""
     info = state.info
-    if not state.indicator or not any(compose.indicator_matches(state.indicator, f) for f in state.facts):
+    kind = info.answer_type
+    limit = compose.threshold(state.question)
+    if kind not in ("which", "compare", "trend") and not (info.regions and limit and kind in ("yesno", "fact", "number")):
+        return None
+    if kind == "which":  # «内蒙古哪个地区…» searches within the region, its cities included
+        scope = {k: d for k, d in docs.items() if not info.regions or any(r.contains(doc_region(d)) for r in info.regions)}
+        notes = {}
+    else:
+        scope, notes = aggregate.scoped(info, docs)
+        if kind == "trend":  # every year of the region
+            scope = {k: d for k, d in docs.items() if any(doc_region(d) == r for r in info.regions)} or scope
+    scored = aggregate.match(info, state.indicator, state.facts, state.terms, scope)
+    if not scored:
+        return None
+    exact_rate = state.indicator and all(aggregate.indicator_matches(state.indicator, f) for _, f in scored[:1])
+    if exact_rate and kind in ("which", "yesno", "fact", "number"):
+        rows, seen = [], set()
+        for f in sorted((f for _, f in scored), key=lambda f: (scope[f.doc_id].region, -(scope[f.doc_id].year or 0))):
+            key = (f.doc_id, f.value, f.status)
+            if key not in seen:
+                seen.add(key)
+                rows.append(f)
+    else:
+        rows = aggregate.best_per_document(scored, scope)
+    if kind == "which" and not limit and (m := re.search(r"(\d+(?:\.\d+)?)\s*%", state.question)):
+        rows = [f for f in rows if abs(f.value - float(m.group(1))) < 1e-9] or rows  # «98.6%出自哪个地区»: that figure's report
+    writer = compose.FactWriter(scope, _chunks_for(index, rows), state.cites, notes)
+    label = state.indicator or rows[0].indicator
+    if kind == "compare" and len(info.regions) >= 2:
+        text = compose.compare_answer(info, rows, state.evidence, writer, state.terms)
+    elif kind == "trend":
+        text = compose.trend_answer(rows, writer)
+    else:
+        if kind == "which" and not limit and not exact_rate and len({scope[f.doc_id].region for f in rows}) < 2 and not info.each:
+            return None  # one report's figure is no answer to «哪些地区»: let the sentences speak
+        text = compose.facts_answer(state.question, label, rows, writer)
+    if text:
+        state.table = writer.table
+        state.answer_type = kind
+    return text
+
+
+def section_first(state: State, docs: dict[str, Document], index: Index) -> str | None:
+    """«…存在哪些不足?», «下一步打算?»: every item of that section of the report(s) asked about."""
+    info = state.info
+    if info.answer_type != "section" or not info.section_role:
+        return None
+    if info.regions:
+        scope, _ = aggregate.scoped(info, docs)
+        candidates = list(scope.values())
+    else:
+        candidates = list({e.doc.doc_id: e.doc for e in state.evidence if e.doc.doc_id in docs}.values())[:1]
+    if info.years:
+        wanted = set(info.years)
+        # «2025年打算» is in the 2024 report's «2025年重点工作» section, and in a 2025 plan.
+        near = [d for d in candidates if d.year in wanted or (info.section_role == "next" and d.year and d.year + 1 in wanted)]
+        candidates = near or candidates
+    newest: dict[str, Document] = {}
+    for d in sorted(candidates, key=lambda d: -(d.year or 0)):
+        if info.years or d.region not in newest:
+            newest.setdefault(d.doc_id if info.years else d.region, d)
+    blocks = []
+    for doc in list(newest.values())[:3]:
+        text = index.catalog.file_text(doc.source) or ""
+        tree = outline.outline(text, doc.start, doc.end)
+        sections = outline.find_sections(tree, role=info.section_role)
+        if not sections and (doc.kind == "plan" or info.section_role == "next"):
+            # A plan is all «安排»: the section whose heading names the question's subject (行政执法 → 健全行政执法工作体系).
+            subject = [t for t in aggregate.form_free(state.terms) if not outline.ROLE_WORDS.search(t)]
+            sections = outline.find_sections(tree, title_terms=subject) if subject else []
+        if not sections:
+            fallback = outline.role_paragraph(text, info.section_role, doc.start, doc.end)
+            if not fallback:
+                continue
+            sections = [fallback]
+        chunks = sorted(index.catalog.chunks(doc_id=doc.doc_id), key=lambda c: c.start)
+        block = compose.section_answer(doc, sections[0], chunks, state.cites)
+        if block:
+            blocks.append(block)
+    if not blocks:
+        return None
+    state.answer_type = "section"
+    return "\n".join(blocks)
+
+
+def metadata_first(state: State, docs: dict[str, Document], index: Index) -> str | None:
+    """«…的报告是哪一年的?», «何时发布?», «哪个部门发布?»: from the document's own title, date or issuer line."""
+    info = state.info
+    if info.answer_type != "metadata":
+        return None
+    if info.regions:
+        scope, _ = aggregate.scoped(info, docs)
+        candidates = sorted(scope.values(), key=lambda d: -(d.year or 0))
+    else:
+        candidates = [e.doc for e in state.evidence[:1] if e.doc.doc_id in docs]
+    for doc in candidates[:1]:
+        text = index.catalog.file_text(doc.source) or ""
+        chunks = sorted(index.catalog.chunks(doc_id=doc.doc_id), key=lambda c: c.start)
+        answer = compose.metadata_answer(doc, info.metadata_field, text, chunks, state.cites)
+        if answer:
+            state.answer_type = "metadata"
+            return answer
+    return None
+
+
+_UP, _DOWN = "增长|增加|上升|提高|提升|升高|上涨|增多", "下降|减少|降低|下滑|回落|缩减|减小|压缩"
+_HIGH, _LOW = "较高|偏高|很高|高于", "较低|偏低|很低|低于|不高|不足"
+
+
+def premise_first(state: State, docs: dict[str, Document], index: Index) -> str | None:
+    """A question that asserts something: confirmed first («是的,…[n]») or corrected («不是,…[n]»).
+
+    A yes/no question gets its verdict; an open question that takes a figure as given («…已达100%,有哪些做法?») is
+    corrected when the reports contradict it, then answered."""
+    info, premise = state.info, state.info.premise
+    if not premise:
+        return None
+    scope, notes = aggregate.scoped(info, docs) if info.regions else (docs, {})
+    if premise.kind == "figure":
+        text = _figure_premise(state, scope, notes, index)
+    else:
+        text = _word_premise(state, scope)
+    if not premise.asserted:
+        return text
+    if not text or state.verdict != "no":
+        state.verdict = None
+        return None
+    rest = "" if refusal_reason(state) else extractive(state)
+    return text + ("\n" + rest if rest else "")
+
+
+def _figure_premise(state: State, scope: dict[str, Document], notes: dict[str, str], index: Index) -> str | None:
+    info, premise = state.info, state.info.premise
+    unit = premise.unit
+    scored = [(s, f) for s, f in aggregate.match(info, state.indicator, state.facts, state.terms, scope) if f.unit == unit or (unit == "名" and f.measure == "rank")]
+    if info.years:
+        scored = [(s, f) for s, f in scored if scope[f.doc_id].year in info.years] or scored
+    if not scored:
+        # No fact names the indicator as the question does («被诉的行政案件» vs «行政诉讼案件…下降28%»): the
+        # sentences of the facts with the asserted unit decide, the asserted value counting in favour.
+        claim = next((c for c in re.split(r"[，,；;？?。]", state.question) if premise.raw in c), state.question)
+        terms = {t: w for t, w in aggregate.form_free(state.terms).items() if t in claim and not re.fullmatch(f"{_UP}|{_DOWN}", t)}
+        for f in state.facts:
+            if f.doc_id in scope and (f.unit == unit or (unit == "名" and f.measure == "rank")) and (not info.years or scope[f.doc_id].year in info.years):
+                score = coverage(f.sentence, terms) + (0.3 if abs(f.value - premise.value) < 1e-9 else 0.0)
+                if score >= 0.6:
+                    scored.append((score, f))
+        scored.sort(key=lambda x: -x[0])
+    results = [f for _, f in scored if f.status == "result"] or [f for _, f in scored]
+    if not results:
         return None
     limit = compose.threshold(state.question)
-    if info.qtype not in ("which", "compare") and not (info.regions and (limit or info.qtype == "yesno")):
-        return None
-    if info.qtype != "which" and info.regions:
-        scoped = {k: d for k, d in docs.items() if any(r == doc_region(d) for r in info.regions)} or docs
-        if info.years:
-            scoped = {k: d for k, d in scoped.items() if d.year in info.years} or scoped
-        docs = scoped
-    chunk_ids = list({f["chunk_id"] for f in state.facts})
-    chunks = {c.chunk_id: c for c in index.catalog.chunks(chunk_ids)}
-    if info.qtype == "compare":
-        return compose.compare_answer(info, state.indicator, state.facts, state.evidence, docs, chunks, state.cites, state.terms)
-    return compose.facts_answer(state.question, state.indicator, state.facts, docs, chunks, state.cites)
+
+    def holds(f: Fact) -> bool:
+        if premise.polarity and f.measure == "change":
+            said = "up" if re.search(_UP, f.raw) else "down"
+            if said != premise.polarity:
+                return False
+        if limit and not premise.asserted:
+            return limit[1](f.value, limit[0])
+        return abs(f.value - premise.value) < 1e-9
+
+    same = [f for f in results if holds(f)]
+    writer = compose.FactWriter(scope, _chunks_for(index, [f for _, f in scored]), state.cites, notes)
+    if same:
+        f = same[0]
+        state.verdict = "yes"
+        writer.row(f)
+        state.table = writer.table
+        return f"是的,{writer.where(f)}:{_premise_sentence(f, state)}{writer.cite(f)}。"
+    f = results[0]
+    state.verdict = "no"
+    writer.row(f)
+    lines = [f"不是,{writer.where(f)}:{_premise_sentence(f, state)}{writer.cite(f)}。"]
+    # Whose figure the question quoted, when another report states it for this indicator.
+    everywhere = {d.doc_id: d for d in state.docs}
+    other = [g for _, g in aggregate.match(info, state.indicator, state.facts, state.terms, everywhere)
+             if abs(g.value - premise.value) < 1e-9 and g.doc_id not in scope and g.unit == f.unit]
+    goals = [g for _, g in scored if g.status == "goal" and g is not f]
+    if goals:  # «已经达到100%了吗?» against a plan that sets 100%: the bar is a goal, not a result
+        for g in goals[:2]:
+            writer.row(g)
+        lines.append("仅为目标(计划或要求,并非已实现):" + ";".join(f"{writer.where(g)}提出{compose.clause(g)}{writer.cite(g)}" for g in goals[:2]) + "。")
+    if len({g.doc_id for g in other}) == 1:  # one other report states it: say whose it is
+        g = other[0]
+        w2 = compose.FactWriter(everywhere, _chunks_for(index, [g]), state.cites)
+        lines.append(f"{premise.raw}是{compose.where(everywhere[g.doc_id])}的数据:{compose.end_sentence(compose.clause(g))}{w2.cite(g)}。")
+    state.table = writer.table
+    return "\n".join(lines)
+
+
+def _premise_sentence(f: Fact, state: State) -> str:
+    """The figure's sentence, cut to the clauses about the question (a correction needs its context: 50件 before 下降28%)."""
+    from .evidence import trim
+
+    return compose.end_sentence(trim(f.sentence, state.terms, keep_figures=True)).rstrip("。")
+
+
+def _word_premise(state: State, scope: dict[str, Document]) -> str | None:
+    """增长 where the report says 下降, 偏低 where it says 较高: the evidence sentence decides, when it says either."""
+    premise = state.info.premise
+    same, opposite = {"up": (_UP, _DOWN), "down": (_DOWN, _UP), "high": (_HIGH, _LOW), "low": (_LOW, _HIGH)}[premise.polarity]
+    terms = aggregate.form_free(state.terms)
+    for ev in state.evidence[:4]:
+        if ev.doc.doc_id not in scope or ev.coverage < MIN_COVERAGE or not _year_ok(ev, state.info):
+            continue
+        clause = _clause_with(ev.text, terms)
+        if re.search(opposite, clause) and not re.search(same, clause):
+            state.verdict = "no"
+            return f"不是,{compose.where(ev.doc)}:{compose.end_sentence(clause)}{state.cites.cite_evidence(ev)}。"
+        if re.search(same, clause) and not re.search(opposite, clause):
+            state.verdict = "yes"
+            return f"是的,{compose.where(ev.doc)}:{compose.end_sentence(clause)}{state.cites.cite_evidence(ev)}。"
+    return None
+
+
+def _clause_with(text: str, terms: dict[str, float]) -> str:
+    """The clause of a sentence that carries the question's content (a sentence can say 增长 of one thing and 下降 of another)."""
+    clauses = [c for c in re.split(r"(?<=[，,；;])", text) if c.strip()]
+    if len(clauses) <= 1:
+        return text
+    best = max(range(len(clauses)), key=lambda i: coverage(clauses[i], terms))
+    # the clause with the subject, and the one after it when the verb comes later («群众上访人次与去年相比,下降45.2%»)
+    return "".join(clauses[best:best + 2]).rstrip("，,；;")
+
+
+def lost_content(extractive_text: str, draft: str) -> list[str]:
+    """What an LLM draft drops of the evidence-built answer: figures, regions, years, 是/不是, list items.
+
+    A draft is used only when this is empty: an LLM may phrase, never lose (measured on 80 seed questions with a
+    1.5B model: surviving drafts dropped figures, list items and region · year labels)."""
+    from .gazetteer import gazetteer
+    from .verify import MARKER, numbers_in
+
+    plain = MARKER.sub("", draft)
+    lost = [f"figure {n}" for n in dict.fromkeys(numbers_in(extractive_text)) if n not in plain]
+    for alias, _ in gazetteer().mentions(MARKER.sub("", extractive_text)):
+        if len(alias) >= 2 and alias not in plain:
+            lost.append(f"region {alias}")
+    for lead in ("是的", "不是"):
+        if extractive_text.startswith(lead) and not plain.lstrip().startswith(lead):
+            lost.append(f"verdict {lead}")
+    for line in extractive_text.splitlines():
+        m = re.match(r"^\d{1,2}\.\s*(.{4})", line)
+        if m and m.group(1) not in plain:
+            lost.append(f"item {m.group(1)}")
+    if "仅为目标" in extractive_text and "目标" not in plain:
+        lost.append("goal marking")
+    return list(dict.fromkeys(lost))
 
 
 def premise_check(state: State, pool: list[Evidence]) -> tuple[str | None, Evidence | None]:
@@ -427,4 +692,8 @@ def to_answer(state: State) -> Answer:
         timings=state.timings,
         verification={**state.verification, "resolved_question": state.question, "analysis": state.info.to_dict() if state.info else {}},
         nearest=nearest,
+        answer_type=state.answer_type or (state.info.answer_type if state.info else "fact"),
+        verdict=None if state.refused else state.verdict,
+        table=[] if state.refused else [r for r in state.table if r.n],
+        notes=state.notes,
     )

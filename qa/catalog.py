@@ -11,7 +11,7 @@ import threading
 from contextlib import contextmanager
 from pathlib import Path
 
-from .models import Chunk, Document
+from .models import Chunk, Document, Fact
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -52,7 +52,9 @@ DOC_FIELDS = ["doc_id", "source", "ord", "title", "region", "province", "city", 
 _ADDED_COLUMNS = {
     "documents": [("department", "TEXT NOT NULL DEFAULT ''"), ("year_end", "INTEGER"), ("attribution", "TEXT NOT NULL DEFAULT '{}'"),
                   ("fingerprint", "TEXT")],
+    "facts": [("scope", "TEXT NOT NULL DEFAULT ''"), ("measure", "TEXT NOT NULL DEFAULT 'rate'"), ("context", "TEXT NOT NULL DEFAULT ''")],
 }
+FACT_FIELDS = ["doc_id", "chunk_id", "indicator", "value", "unit", "raw", "status", "sentence", "start", "end", "scope", "measure", "context"]
 CHUNK_FIELDS = ["chunk_id", "doc_id", "ord", "text", "section", "start", "end"]
 
 
@@ -245,11 +247,24 @@ class Catalog:
         rows = self._query("SELECT c.chunk_id FROM chunks c JOIN documents d USING(doc_id) WHERE d.source=?", (source,))
         return {r[0] for r in rows}
 
-    def facts(self, indicator: str | None = None) -> list[dict]:
-        sql = "SELECT fact_id, doc_id, chunk_id, indicator, value, unit, raw, status, sentence, start, end FROM facts"
+    def facts(self, indicator: str | None = None) -> list[Fact]:
+        sql = f"SELECT fact_id, {', '.join(FACT_FIELDS)} FROM facts"
         rows = self._query(sql + (" WHERE indicator=?" if indicator else ""), (indicator,) if indicator else ())
-        keys = ["fact_id", "doc_id", "chunk_id", "indicator", "value", "unit", "raw", "status", "sentence", "start", "end"]
-        return [dict(zip(keys, r)) for r in rows]
+        return [Fact(fact_id=r[0], **dict(zip(FACT_FIELDS, r[1:]))) for r in rows]
+
+    def replace_facts(self, facts: list[Fact], doc_ids: list[str]) -> None:
+        """Swap the facts of these documents (re-extraction after the extractor changed; chunks stay)."""
+        with self.transaction() as db:
+            db.executemany("DELETE FROM facts WHERE doc_id=?", [(d,) for d in doc_ids])
+            self._insert_facts(db, facts)
+            self._bump(db)
+
+    @staticmethod
+    def _insert_facts(db, facts: list[Fact]) -> None:
+        db.executemany(
+            f"INSERT INTO facts({', '.join(FACT_FIELDS)}) VALUES ({','.join('?' * len(FACT_FIELDS))})",
+            [tuple(getattr(f, k) for k in FACT_FIELDS) for f in facts],
+        )
 
     def stats(self) -> dict:
         count = lambda table: self._query(f"SELECT count(*) FROM {table}")[0][0]  # noqa: E731
@@ -263,7 +278,7 @@ class Catalog:
                            "AND region = ? AND year IS ?", (exclude_source or "", region, year))
         return [(r[0], r[1], r[2]) for r in rows]
 
-    def replace_source(self, src, docs: list[Document], chunks: list[Chunk], tokens: dict[str, list[str]], facts: list[dict],
+    def replace_source(self, src, docs: list[Document], chunks: list[Chunk], tokens: dict[str, list[str]], facts: list[Fact],
                        fingerprints: dict[str, str] | None = None) -> None:
         """Swap a file's documents for new ones in one transaction."""
         with self.transaction() as db:
@@ -278,10 +293,7 @@ class Catalog:
                 f"INSERT INTO chunks({', '.join(CHUNK_FIELDS)}, tokens) VALUES ({','.join('?' * (len(CHUNK_FIELDS) + 1))})",
                 [tuple(getattr(c, f) for f in CHUNK_FIELDS) + (json.dumps(tokens[c.chunk_id], ensure_ascii=False),) for c in chunks],
             )
-            db.executemany(
-                "INSERT INTO facts(doc_id, chunk_id, indicator, value, unit, raw, status, sentence, start, end) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                [(f["doc_id"], f["chunk_id"], f["indicator"], f["value"], f["unit"], f["raw"], f["status"], f["sentence"], f["start"], f["end"]) for f in facts],
-            )
+            self._insert_facts(db, facts)
             self._bump(db)
 
     def delete_source(self, source: str) -> bool:

@@ -8,7 +8,7 @@ import yaml
 
 from .chunking import CHUNKING_VERSION, chunk_document
 from .dedup import find_duplicate, fingerprint
-from .facts import extract_facts
+from .facts import FACTS_VERSION, extract_facts
 from .index import Index, IngestResult, source_key
 from .loaders import LoadError, load_bytes, load_path, supported
 from .models import SourceText
@@ -112,6 +112,22 @@ def ingest_source(index: Index, src: SourceText, overrides: list[dict] | None = 
 BATCH_CHUNKS = 1000
 
 
+def refresh_facts(index: Index) -> int:
+    """Re-extract every document's facts from its stored chunks when the extractor changed (no re-embedding).
+    Returns the number of documents refreshed."""
+    catalog = index.catalog
+    if catalog.meta("facts") == FACTS_VERSION:
+        return 0
+    docs = catalog.documents()
+    facts = []
+    for doc in docs:
+        facts += extract_facts(doc, catalog.chunks(doc_id=doc.doc_id))
+    if docs:
+        catalog.replace_facts(facts, [d.doc_id for d in docs])
+    catalog.set_meta("facts", FACTS_VERSION)
+    return len(docs)
+
+
 def chunking_stale(index: Index) -> bool:
     """The index holds files cut by another chunking version (or by one from before versions were recorded)."""
     return index.catalog.meta("chunking") != str(CHUNKING_VERSION) and bool(index.catalog.sources())
@@ -122,6 +138,7 @@ def ingest_paths(index: Index, paths: list[Path], force: bool = False, progress=
     version, every file given is re-read; the index is marked current once every file it holds was re-read, and
     until then a warning names `qa rebuild` (uploads are not under the paths given)."""
     stale = chunking_stale(index)
+    refresh_facts(index)
     results = _ingest_paths(index, paths, force or stale, progress)
     if not stale and not index.catalog.meta("chunking"):
         index.catalog.set_meta("chunking", str(CHUNKING_VERSION))  # a new index

@@ -78,6 +78,31 @@ class Chunk:
 
 
 @dataclass
+class Fact:
+    """One figure a document states: «受理行政复议申请206件» → indicator 受理行政复议申请, value 206, unit 件.
+
+    `sentence` is the sentence it stands in and [start, end) its offsets in the source text; `status` says whether
+    the report claims it happened (result) or sets it as a goal (goal: 力争…, a plan's targets). `scope` is where it
+    holds when the sentence says so (全市, 市本级, or a district a city report quotes); `measure` is its kind:
+    rate, count, money, duration, rank, change."""
+
+    doc_id: str
+    chunk_id: str
+    indicator: str
+    value: float
+    unit: str
+    raw: str  # as written: 99.5%, 30余件, 第三名
+    status: str  # result / goal
+    sentence: str
+    start: int
+    end: int
+    scope: str = ""
+    measure: str = "rate"
+    context: str = ""  # the clause before the figure, which names what is counted
+    fact_id: int = 0
+
+
+@dataclass
 class Hit:
     chunk: Chunk
     doc: Document

@@ -18,7 +18,25 @@ _QUESTION_FILLER = re.compile(r"^(请问|想问|问一下|我想知道|查一下
 
 
 @dataclass
+class Premise:
+    """What a question asserts, to be confirmed or corrected before it is answered.
+
+    kind: figure (「…是99.74%吗?」: value and unit), direction (「…增长了吗?」: up/down) or judgement (「…偏低」:
+    high/low)."""
+
+    kind: str
+    raw: str
+    value: float | None = None
+    unit: str = ""
+    polarity: str = ""  # up / down / high / low
+    asserted: bool = False  # stated as given inside an open question, not asked as yes/no
+
+
+@dataclass
 class QueryInfo:
+    """The typed question plan: what is asked (answer type), about what (indicator, section role, measure), where and
+    when (regions, years), and what the question itself asserts (premise)."""
+
     question: str
     regions: list[Region] = field(default_factory=list)  # named and indexed
     unknown_regions: list[str] = field(default_factory=list)  # named, but no report for them
@@ -26,6 +44,13 @@ class QueryInfo:
     qtype: str = "fact"  # fact / which / compare / list / yesno / number
     indicator: str | None = None
     wants_plan: bool = False
+    answer_type: str = "fact"  # fact / number / list / section / which / compare / trend / yesno / metadata
+    section_role: str | None = None  # problems / next / duty / measures (outline roles, see qa.outline)
+    measure: str | None = None  # the kind of figure asked for: rate / change / count / money / duration / rank
+    premise: Premise | None = None
+    metadata_field: str | None = None  # year / published / department / title
+    each: bool = False  # 「各地…分别」: one value per region
+    unit: str | None = None  # the unit the question counts in, when it says (多少件, 案件数 → 件)
 
     def to_dict(self) -> dict:
         return {
@@ -33,8 +58,92 @@ class QueryInfo:
             "unknown_regions": self.unknown_regions,
             "years": self.years,
             "qtype": self.qtype,
+            "answer_type": self.answer_type,
             "indicator": self.indicator,
+            "section_role": self.section_role,
+            "measure": self.measure,
+            "premise": self.premise.__dict__ if self.premise else None,
+            "metadata_field": self.metadata_field,
         }
+
+
+QuestionPlan = QueryInfo  # the name the design uses; QueryInfo stays for existing callers
+
+_SECTION_ROLE = [
+    ("duty", re.compile(r"第一责任人|主要负责人.{0,6}(职责|履职|做了|怎么)")),
+    # «证据不足» is content, not a question about the report's 不足: the role word must be what is asked for.
+    ("problems", re.compile(r"(哪些|什么|有|存在|还有|主要)的?(不足|短板|差距|薄弱环节|问题|困难)|(不足|短板|差距|问题)(之处)?(有|是)(哪些|什么)")),
+    ("next", re.compile(r"下一步|下一年|下步|明年|今后|打算|怎么(做|干|推进)|如何推进|将(如何|怎样)|(工作|重点)(安排|计划|任务)|重点工作|工作要点|有(哪些|什么)(安排|计划|部署)")),
+]
+_METADATA = [
+    ("published", re.compile(r"(何时|什么时候|哪天|哪一天|几月|日期).{0,4}(发布|公布|印发|公开|发出|签发|落款|成文)|(发布|公布|印发|签发|成文|落款)(时间|日期)")),
+    ("department", re.compile(r"(哪个|什么|哪家)(部门|单位|机关).{0,4}(发布|印发|制定|撰写|报送|出具)|(发布|印发)(部门|单位|机关)")),
+    ("year", re.compile(r"(是)?(哪一年|哪年|什么年份|哪个年度)的?(报告|要点|计划|文件|方案)|(报告|要点|计划|文件|方案).{0,4}(哪一年|哪年|哪个年度)")),
+]
+_TREND = re.compile(r"这几年|近几年|历年|逐年|变化|趋势|(\d{4}年?(到|至|和|与|、)\d{4}年?)")
+_EACH = re.compile(r"各地|各(市|区|县|盟|旗|城市|地区)|分别|各自|每个(地区|城市)")
+_UP = "增长|增加|上升|提高|提升|升高|上涨|增多"
+_DOWN = "下降|减少|降低|下滑|回落|减少|缩减|减小"
+_HIGH = "较高|偏高|很高|高于|不低"
+_LOW = "较低|偏低|很低|低于|不高|不理想|较差"
+_CLAIM = re.compile(r"(第)?(\d+(?:\.\d+)?)\s*(%|个工作日|工作日|件次|人次|名|件|个|项|次|家|部|支|天|万元|亿元|元|人|位)")
+
+
+_UNIT_HINTS = [("件", r"多少件|几件|案件|件数|申请"), ("人次", r"人次"), ("人", r"多少人|几人|人数|多少名"), ("次", r"多少次|几次|次数"),
+               ("家", r"多少家|几家|企业数"), ("项", r"多少项|几项|事项"), ("个", r"多少个(?!工作日)|几个(?!工作日)|个数"), ("场", r"多少场|几场|场次")]
+
+
+def _unit(question: str) -> str | None:
+    for unit, pattern in _UNIT_HINTS:
+        if re.search(pattern, question):
+            return unit
+    return None
+
+
+def _measure(question: str, indicator: str | None) -> str | None:
+    if re.search(r"第几|排名|排第|名次|位列|位居", question):
+        return "rank"
+    if re.search(rf"({_UP}|{_DOWN})(了)?(多少|几)", question):
+        return "change"
+    if indicator and re.search(r"(率|比率|占比|比例|覆盖度|满意度)$", indicator):
+        return "rate"
+    if re.search(r"多少(万元|亿元|元|钱|资金|经费)|金额|资金", question):
+        return "money"
+    if re.search(r"多少(个)?(工作日|天|日|小时|时间)|多长时间|多久|时限", question):
+        return "duration"
+    if re.search(r"多少|几[个项件次名家部支批场人所条]|数量|件数|人数|次数|个数", question):
+        return "count"
+    return None
+
+
+_ASSERTED = re.compile(rf"(已经?|已然|都)?(达到?|达|为|是|({_UP}|{_DOWN})了?|排(在)?|位列|居)\s*(第)?\d+(?:\.\d+)?\s*(%|名|件|个|项|次|家|人)")
+
+
+def _premise(question: str) -> Premise | None:
+    """The assertion a question makes: a yes/no question's claim, or a figure an open question takes as given
+    («…已达100%,有哪些做法…», «…比上年增加了28%,原因是什么?»). None when it asserts nothing."""
+    if not re.search(r"是否|是不是|对吗|对不对|吗[?？]?$|嘛[?？]?$|吧[?？]?$", question):
+        m = _ASSERTED.search(question)
+        if not m:
+            return None
+        claim = _CLAIM.search(question, m.start())
+        direction = re.search(rf"{_UP}", m.group(0)) and "up" or re.search(rf"{_DOWN}", m.group(0)) and "down" or ""
+        unit = "名" if claim.group(1) or claim.group(3) == "位" else claim.group(3)
+        return Premise("figure", claim.group(0), float(claim.group(2)), unit, polarity=direction, asserted=True)
+    for m in _CLAIM.finditer(question):
+        if re.fullmatch(r"(19|20)\d{2}", m.group(2)) and not m.group(3):
+            continue
+        unit = "名" if m.group(1) or m.group(3) == "位" else m.group(3)
+        return Premise("figure", m.group(0), float(m.group(2)), unit)
+    if m := re.search(_UP, question):
+        return Premise("direction", m.group(0), polarity="up")
+    if m := re.search(_DOWN, question):
+        return Premise("direction", m.group(0), polarity="down")
+    if m := re.search(_LOW, question):
+        return Premise("judgement", m.group(0), polarity="low")
+    if m := re.search(_HIGH, question):
+        return Premise("judgement", m.group(0), polarity="high")
+    return None
 
 
 def doc_region(doc: Document) -> Region:
@@ -113,7 +222,36 @@ def analyze(question: str, docs: list[Document]) -> QueryInfo:
     if m := _INDICATOR.search(_strip_regions(question, info)):
         info.indicator = _trim_indicator(m.group(1))
     info.wants_plan = bool(re.search(r"计划|目标|要点|打算|将要|准备", question))
+    plan(info, question)
     return info
+
+
+def plan(info: QueryInfo, question: str) -> None:
+    """The answer type and what it needs, from the question's own words (the qtype above stays for retrieval)."""
+    info.measure = _measure(question, info.indicator)
+    info.unit = _unit(question) if info.measure in ("count", None) else None
+    info.premise = _premise(question)
+    if info.premise and info.premise.asserted and (not info.regions or info.qtype == "which"):
+        info.premise = None  # «哪些地区…达到100%» sets a bar; it asserts nothing about a region
+    info.each = bool(_EACH.search(question))
+    for name, pattern in _METADATA:
+        if pattern.search(question):
+            info.metadata_field, info.answer_type = name, "metadata"
+            return
+    for role, pattern in _SECTION_ROLE:
+        if pattern.search(question) and not (info.premise and not info.premise.asserted):
+            info.section_role, info.answer_type = role, "section"
+            return
+    if info.premise and not info.premise.asserted:
+        info.answer_type = "yesno"
+    elif _TREND.search(question) and len(info.regions) <= 1 and (len(info.years) >= 2 or not info.years):
+        info.answer_type = "trend"
+    elif info.qtype == "which" or info.each:
+        info.answer_type = "which"
+    elif info.qtype == "compare":
+        info.answer_type = "compare"
+    elif info.qtype in ("list", "number", "yesno"):
+        info.answer_type = info.qtype
 
 
 def _strip_regions(question: str, info: QueryInfo) -> str:

@@ -48,8 +48,11 @@ def split_sentences(text: str) -> list[str]:
     return [m.group().strip() for m in _SENTENCE.finditer(text) if MARKER.sub("", m.group()).strip(" 。；;，,:：-*")]
 
 
+_ENUMERATOR = re.compile(r"^\s*\d{1,2}\.(?!\d)")  # «1. 一是…» numbers a list line; it is layout, not a figure
+
+
 def numbers_in(text: str) -> list[str]:
-    text = MARKER.sub(" ", text)
+    text = _ENUMERATOR.sub(" ", MARKER.sub(" ", text))
     return [n for n in _NUMBER.findall(text)]
 
 
@@ -67,7 +70,7 @@ def check_sentence(sentence: str, citations: dict[int, Citation], docs_by_chunk:
     if unknown:
         return Verdict(sentence, False, f"cites [{unknown[0]}], which was not retrieved")
     cited = [citations[n] for n in refs]
-    source = "\n".join(c.text for c in cited)
+    source = "\n".join(c.text + "\n" + c.section for c in cited)  # the label shows the section: it may be named
     source_numbers = {_canon(n) for n in _NUMBER.findall(source)} | {str(c.year) for c in cited if c.year}
     for num in numbers_in(sentence):
         if _canon(num) not in source_numbers:

@@ -60,7 +60,7 @@ class Ours:
         for c in a.citations:
             chunk = chunks.get(c.chunk_id)
             start, end = (chunk.start, chunk.end) if chunk else (c.start, c.end)
-            cites[c.n] = ChunkRef(c.source, c.text, start, end, c.chunk_id, doc_meta(c.region, c.year, c.kind, c.title))
+            cites[c.n] = ChunkRef(c.source, c.text, start, end, c.chunk_id, doc_meta(c.region, c.year, c.kind, c.title) + " " + c.section)
             shown.append({"n": c.n, "source": c.source, "region": c.region, "year": c.year, "kind": c.kind, "quote": c.quote})
         return Answered(a.text, a.refused, cites, shown, dict(a.timings))
 
