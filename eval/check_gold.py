@@ -44,6 +44,7 @@ ALLOWED_TAGS = {"section", "aggregate", "compare", "trend", "scope", "metadata",
                 "premise", "paraphrase", "chinese_numeral", "unanswerable"}
 DOC_SUFFIXES = (".txt", ".html", ".htm", ".md")
 QUOTE_MIN, QUOTE_MAX = 10, 80
+META_HEAD, META_TAIL = 15, 3  # a metadata quote lies in a piece's first 15 or last 3 lines
 COPY_WINDOW = 20  # a question may not contain this many consecutive seed characters
 FALLBACK_SEEDS = "/work/shared/seeds"
 PIECE_END = re.compile(r"联合供稿\s*$")
@@ -113,6 +114,20 @@ def piece_starts(text):
             seen_first_heading = True
         pos += len(line)
     return starts
+
+
+def in_head_or_tail(text, starts, offset):
+    """True when offset lies in the first META_HEAD or last META_TAIL non-blank lines of its piece."""
+    idx = piece_of(starts, offset)
+    lo = starts[idx]
+    hi = starts[idx + 1] if idx + 1 < len(starts) else len(text)
+    lines, pos = [], lo
+    for line in text[lo:hi].splitlines(keepends=True):
+        if line.strip():
+            lines.append((pos, pos + len(line)))
+        pos += len(line)
+    near = lines[:META_HEAD] + lines[-META_TAIL:]
+    return any(a <= offset < b for a, b in near)
 
 
 def piece_of(starts, offset):
@@ -242,6 +257,7 @@ def main():
                 ev_ok = False
                 continue
             doc, quote = ev["doc"], ev["quote"]
+            typ = item["type"]
             quotes.append(quote)
             hits = resolve_doc(doc, docs)
             if len(hits) != 1:
@@ -259,6 +275,9 @@ def main():
                 ev_ok = False
                 continue
             sources.add((name, piece_of(starts[name], pos)))
+            if typ == "metadata" and not in_head_or_tail(docs[name], starts[name], pos):
+                fail(ew, "a metadata quote comes from the title, issuer or date lines "
+                         f"(first {META_HEAD} or last {META_TAIL} lines of its document/piece)")
 
         if typ == "unanswerable":
             if item["key_facts"]:
