@@ -52,6 +52,34 @@ def test_standalone_checker_fails_a_broken_file(tmp_path):
     assert "duplicated" in out.stdout
 
 
+def test_standalone_checker_knows_tags_premises_and_metadata(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("\n".join([
+        line(id="t1", tags=["section", "opinion"]),
+        line(id="t2", type="true_premise", answer="对,5件。"),
+        line(id="t3", type="false_premise", tags=["premise"]),
+        line(id="t4", type="metadata", tags=["metadata"]),
+        line(id="t5", type="true_premise", tags=["premise"], answer="是的,5件。", key_facts=["是的", "5件"]),
+    ]) + "\n", encoding="utf-8")
+    out = subprocess.run([sys.executable, str(CHECKER), str(bad)], capture_output=True, text=True)
+    assert out.returncode == 1
+    assert "tags ['opinion'] not in" in out.stdout
+    assert "true_premise answer starts with '是的'" in out.stdout
+    assert "'不是' among its key_facts" in out.stdout
+    assert "(t4) evidence[0]: a metadata quote" in out.stdout
+    assert "(t5)" not in out.stdout
+
+
+def test_dev_set_passes_the_checker_over_the_dev_documents():
+    dev = PROJECT_ROOT / "eval" / "dev.jsonl"
+    docs = PROJECT_ROOT / "tests" / "data" / "docs" / "dev"
+    out = subprocess.run([sys.executable, str(CHECKER), str(dev), "--docs", str(docs)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    gold_questions = {i.question for i in load_gold(GOLD)}
+    dev_items = load_gold(dev)
+    assert len(dev_items) >= 25 and not gold_questions & {i.question for i in dev_items}
+
+
 def test_every_quote_is_an_exact_substring_and_every_key_fact_is_grounded():
     texts = seed_texts()
     items = load_gold(GOLD)
@@ -71,7 +99,8 @@ def test_gold_mix_is_close_to_the_plan():
     counts: dict[str, int] = {}
     for item in load_gold(GOLD):
         counts[item.type] = counts.get(item.type, 0) + 1
-    plan = {"fact": 25, "list": 10, "multi_doc": 12, "attribution": 10, "temporal": 8, "unanswerable": 10, "false_premise": 5}
+    plan = {"fact": 35, "list": 19, "multi_doc": 25, "attribution": 15, "temporal": 12, "unanswerable": 15, "false_premise": 10,
+            "true_premise": 4, "metadata": 4}
     for t, n in plan.items():
         assert abs(counts.get(t, 0) - n) <= 3, (t, counts.get(t, 0))
 
@@ -350,7 +379,8 @@ def test_summary_has_every_metric_per_type(full_run):
     for key in ("evidence_recall@5", "all_evidence@5_multi_doc", "mrr", "key_fact_recall", "fully_correct", "refusal_recall",
                 "false_refusals", "false_premises_corrected", "supported_rate", "citation_precision", "citation_recall"):
         assert ours["metrics"].get(key) is not None, key
-    assert set(ours["by_type"]) == {"fact", "list", "multi_doc", "attribution", "temporal", "unanswerable", "false_premise"}
+    assert set(ours["by_type"]) == {"fact", "list", "multi_doc", "attribution", "temporal", "unanswerable", "false_premise",
+                                    "true_premise", "metadata"}
     assert ours["by_type"]["unanswerable"]["refusal_recall"] == ours["metrics"]["refusal_recall"]
     assert {"retrieval", "total"} <= set(ours["latency"])
 

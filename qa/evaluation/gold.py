@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-TYPES = ("fact", "list", "multi_doc", "attribution", "temporal", "unanswerable", "false_premise")
+TYPES = ("fact", "list", "multi_doc", "attribution", "temporal", "unanswerable", "false_premise", "true_premise", "metadata")
 FIELDS = {"id": str, "question": str, "type": str, "answer": str, "key_facts": list, "evidence": list, "regions": list}
 
 
