@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from .evidence import coverage
 from .models import Document, Fact
 from .query import QueryInfo, doc_region
 
@@ -21,6 +22,9 @@ _FORM = re.compile(
     r"案件|事项|工作|人员|数据|指标|水平"
 )
 MIN_MATCH = 0.6  # share of the question's (IDF-weighted) content the fact's clause must carry
+# Within one region's reports (a trend), with the unit asked for, part credit from this share on (dev questions:
+# «划转给综合执法队伍的执法事项» finds 划转执法事项528项 / 新增划转执法事项76项 at 0.44; no wrong fact above 0.4).
+LOOSE_MATCH = 0.4
 
 
 def indicator_matches(question_indicator: str, fact: Fact) -> bool:
@@ -28,7 +32,14 @@ def indicator_matches(question_indicator: str, fact: Fact) -> bool:
     if question_indicator in fi:
         return True
     # 成功率 stated after 调解… in its sentence still answers 调解成功率.
-    return fi in question_indicator and question_indicator[:2] in fact.sentence
+    if fi in question_indicator and question_indicator[:2] in fact.sentence:
+        return True
+    # 行政诉讼一审败诉率 answers 行政诉讼败诉率: the same rate (its last three characters), the qualifier in the sentence.
+    head = question_indicator[:-3]
+    if len(fi) >= 3 and fi[-3:] == question_indicator[-3:] and len(head) >= 2:
+        pairs = [head[i:i + 2] for i in range(len(head) - 1)]
+        return sum(p in fact.sentence for p in pairs) / len(pairs) >= 0.5
+    return False
 
 
 def form_free(terms: dict[str, float]) -> dict[str, float]:
@@ -36,8 +47,10 @@ def form_free(terms: dict[str, float]) -> dict[str, float]:
     return kept or terms
 
 
-def match(info: QueryInfo, indicator: str | None, facts: list[Fact], terms: dict[str, float], docs: dict[str, Document]) -> list[tuple[float, Fact]]:
-    """(score, fact) for the facts of these documents that answer the question, best first."""
+def match(info: QueryInfo, indicator: str | None, facts: list[Fact], terms: dict[str, float], docs: dict[str, Document],
+          strict: bool = True) -> list[tuple[float, Fact]]:
+    """(score, fact) for the facts of these documents that answer the question, best first. Across regions the
+    heaviest word must be there verbatim (strict); within one region's reports (a trend) part credit is enough."""
     out = []
     content = form_free(terms)
     for f in facts:
@@ -53,6 +66,11 @@ def match(info: QueryInfo, indicator: str | None, facts: list[Fact], terms: dict
         # The figure's own clause first; a clause borrowed from before it («收到申请206件,审结115件») counts less.
         own = f.context.rsplit(",", 1)[-1]
         score = max(_strict_coverage(own + f.indicator, content), 0.9 * _strict_coverage(f.context + f.indicator, content))
+        if not strict:
+            if info.unit and f.unit != info.unit:
+                continue
+            loose = coverage(f.context + f.indicator, content)
+            score = max(score, loose / LOOSE_MATCH * MIN_MATCH if loose >= LOOSE_MATCH else 0.0)
         if score >= MIN_MATCH:
             out.append((score + (0.05 if info.unit and f.unit == info.unit else 0.0), f))
     out.sort(key=lambda x: -x[0])

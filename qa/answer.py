@@ -53,6 +53,7 @@ class State:
     verdict: str | None = None
     notes: list[str] = field(default_factory=list)
     answer_type: str = ""
+    accepted: list[Evidence] = field(default_factory=list)  # evidence answerability let through by its type, not its words
     extractive_text: str = ""  # the evidence-built answer an LLM draft must keep everything of
     cites: compose.Citations = field(default_factory=compose.Citations)
     text: str = ""
@@ -178,6 +179,7 @@ def make_steps(index: Index):
             if not state.text:
                 state.refused, state.text = True, "文档中没有找到能回答该问题的内容。"
                 return state
+        state.text = dedupe_lines(state.text)
         state.extractive_text = state.text
         if state.backend != "extractive":
             state.draft = llm_draft(state, index)
@@ -251,12 +253,32 @@ def refusal_reason(state: State) -> str | None:
             where = "、".join(r.name for r in info.regions)
             return f"文档中没有找到{where}{'、'.join(map(str, info.years))}年的相关内容。"
     if ev[0].coverage < MIN_COVERAGE:
-        return "文档中没有找到能回答该问题的内容。"
+        # A paraphrase («开会前学了几次法» for «会前学法十二次») shares few words; the answer type can still match:
+        # evidence of the asked region and year stating a figure in the asked unit.
+        state.accepted = [e for e in ev[:4] if _typed_match(e, state)] if info.qtype == "number" else []
+        if not state.accepted:
+            return "文档中没有找到能回答该问题的内容。"
     if info.qtype == "number":
         good = [e for e in ev[:4] if e.coverage >= MIN_COVERAGE and _has_figure(e.text, state.indicator) and _year_ok(e, info)]
-        if not good:
+        if not good and not state.accepted:
             return "文档中没有给出该问题所问的具体数字。"
     return None
+
+
+# Calibrated on the development questions (eval/dev.jsonl over tests/data/docs/dev, never the gold set): below
+# MIN_COVERAGE, a number question is still answered from evidence with at least this coverage that is in the asked
+# region and year and states a figure in the unit asked for. Dev: the paraphrased count is answered; the five
+# unanswerable number questions stay refused (their evidence is another year, another region, or under 0.15).
+TYPED_COVERAGE = 0.3
+
+
+def _typed_match(e: Evidence, state: State) -> bool:
+    info = state.info
+    if e.coverage < TYPED_COVERAGE or not _year_ok(e, info) or not _has_figure(e.text, state.indicator):
+        return False
+    if info.regions and not any(r.contains(doc_region(e.doc)) for r in info.regions):
+        return False
+    return not info.unit or bool(re.search(rf"(\d|[十百千两一二三四五六七八九])\s*(余|多)?\s*{info.unit}", e.text))
 
 
 # A figure of some kind: Arabic digits with an optional 余/多 and a unit (30余次, 5000字, 3个工作日), or the Chinese
@@ -265,6 +287,7 @@ def refusal_reason(state: State) -> str | None:
 _COUNT = re.compile(
     r"\d+(?:\.\d+)?\s*(?:余|多)?\s*(?:万|亿)?\s*(?:%|件|个|项|人|名|次|家|元|部|支|条|场|所|户|起|批|期|本|份|卷|篇|倍|天|日|小时|学时|课时|字|米|公里|亩|吨|岁|周)"
     r"|半个?(?:工作日|小时|天|月)|第[一二三四五六七八九十]+(?:批|名|位)"
+    r"|[一二两三四五六七八九]?[十百千][一二三四五六七八九十百千]*\s*(?:余|多)?\s*(?:件|个|项|人|名|次|家|场|所|批|期|条)"
 )
 
 
@@ -289,7 +312,7 @@ def extractive(state: State) -> str:
             return text
     best = state.evidence[0].coverage
     floor = MIN_COVERAGE if info.qtype == "list" else max(MIN_COVERAGE, 0.75 * best)
-    pool = [e for e in state.evidence if e.coverage >= floor and _year_ok(e, info)] or state.evidence[:1]
+    pool = state.accepted or [e for e in state.evidence if e.coverage >= floor and _year_ok(e, info)] or state.evidence[:1]
     limit = {"list": 5, "which": 6}.get(info.qtype, 2)
     lines = []
     if info.regions and info.qtype not in ("which", "compare"):
@@ -303,7 +326,7 @@ def extractive(state: State) -> str:
             if inner:
                 pool = inner
                 names = "、".join(r.name for r in info.regions)
-                lines.append(f"文档中没有{names}本级的相关内容;以下是其下辖{'、'.join(dict.fromkeys(e.doc.region for e in inner[:limit]))}的内容{cites.cite_evidence(inner[0])}:")
+                lines.append(f"文档中没有{names}本级的相关内容;以下是其下辖{'、'.join(dict.fromkeys(e.doc.region for e in inner[:limit]))}的内容:")
     premise, used = premise_check(state, pool)
     if premise:
         lines.append(premise)
@@ -333,7 +356,7 @@ def facts_first(state: State, docs: dict[str, Document], index: Index) -> str | 
         scope, notes = aggregate.scoped(info, docs)
         if kind == "trend":  # every year of the region
             scope = {k: d for k, d in docs.items() if any(doc_region(d) == r for r in info.regions)} or scope
-    scored = aggregate.match(info, state.indicator, state.facts, state.terms, scope)
+    scored = aggregate.match(info, state.indicator, state.facts, state.terms, scope, strict=kind != "trend")
     if not scored:
         return None
     exact_rate = state.indicator and all(aggregate.indicator_matches(state.indicator, f) for _, f in scored[:1])
@@ -387,11 +410,22 @@ def section_first(state: State, docs: dict[str, Document], index: Index) -> str 
     for doc in list(newest.values())[:3]:
         text = index.catalog.file_text(doc.source) or ""
         tree = outline.outline(text, doc.start, doc.end)
-        sections = outline.find_sections(tree, role=info.section_role)
-        if not sections and (doc.kind == "plan" or info.section_role == "next"):
+        if info.section_role == "outline":
+            # «主要任务有哪些» names a section when one is headed so; «具体任务/哪几条» asks for the items, not the parts
+            asked = re.search(r"(主要|重点|具体)(任务|内容|措施)", state.question)
+            sections = outline.find_sections(tree, title_terms=[asked.group(0)]) if asked else []
+            if not sections:
+                whole = outline.top_items(tree, leaves=bool(re.search(r"具体|哪几条|几条", state.question)))
+                sections = [whole] if whole else []
+        else:
+            sections = outline.find_sections(tree, role=info.section_role)
+        if not sections and doc.kind == "plan":
             # A plan is all «安排»: the section whose heading names the question's subject (行政执法 → 健全行政执法工作体系).
             subject = [t for t in aggregate.form_free(state.terms) if not outline.ROLE_WORDS.search(t)]
             sections = outline.find_sections(tree, title_terms=subject) if subject else []
+            if not sections and doc.kind == "plan" and not subject:  # «…要点有哪些安排?»: the whole plan
+                whole = outline.top_items(tree)
+                sections = [whole] if whole else []
         if not sections:
             fallback = outline.role_paragraph(text, info.section_role, doc.start, doc.end)
             if not fallback:
@@ -420,14 +454,14 @@ def metadata_first(state: State, docs: dict[str, Document], index: Index) -> str
     for doc in candidates[:1]:
         text = index.catalog.file_text(doc.source) or ""
         chunks = sorted(index.catalog.chunks(doc_id=doc.doc_id), key=lambda c: c.start)
-        answer = compose.metadata_answer(doc, info.metadata_field, text, chunks, state.cites)
+        answer = compose.metadata_answer(doc, info.metadata_fields or [info.metadata_field], text, chunks, state.cites)
         if answer:
             state.answer_type = "metadata"
             return answer
     return None
 
 
-_UP, _DOWN = "增长|增加|上升|提高|提升|升高|上涨|增多", "下降|减少|降低|下滑|回落|缩减|减小|压缩"
+_UP, _DOWN = "增长|增加|上升|提高|提升|升高|上涨|增多|升至|升到|增至|增到", "下降|减少|降低|下滑|回落|缩减|减小|压缩|降至|降到"
 _HIGH, _LOW = "较高|偏高|很高|高于", "较低|偏低|很低|低于|不高|不足"
 
 
@@ -447,7 +481,7 @@ def premise_first(state: State, docs: dict[str, Document], index: Index) -> str 
     if not premise.asserted:
         return text
     if not text or state.verdict != "no":
-        state.verdict = None
+        state.verdict, state.table = None, []
         return None
     rest = "" if refusal_reason(state) else extractive(state)
     return text + ("\n" + rest if rest else "")
@@ -472,19 +506,24 @@ def _figure_premise(state: State, scope: dict[str, Document], notes: dict[str, s
         scored.sort(key=lambda x: -x[0])
     results = [f for _, f in scored if f.status == "result"] or [f for _, f in scored]
     if not results:
-        return None
+        return _figure_elsewhere(state, scope, index)
     limit = compose.threshold(state.question)
 
     def holds(f: Fact) -> bool:
-        if premise.polarity and f.measure == "change":
-            said = "up" if re.search(_UP, f.raw) else "down"
-            if said != premise.polarity:
+        if premise.polarity:
+            # which way the report says it went: the figure's own change word, or the words just before it (下降至2.4%)
+            near = f.raw if f.measure == "change" else f.sentence[max(0, f.sentence.find(f.raw) - 8):f.sentence.find(f.raw) + 1]
+            said = "up" if re.search(_UP, near) else "down" if re.search(_DOWN, near) else ""
+            if said and said != premise.polarity:
                 return False
         if limit and not premise.asserted:
             return limit[1](f.value, limit[0])
-        return abs(f.value - premise.value) < 1e-9
+        return abs(f.value - premise.value) <= (3.0 if premise.approx else 1e-9)
 
-    same = [f for f in results if holds(f)]
+    # The best-matching fact decides (another fact that happens to hold, 长垣市综合得分全省第一 for a question about
+    # 增长量, must not turn a «不是» into «是的»); figures of the same document and sentence may also confirm it.
+    best = results[0]
+    same = [f for f in results if holds(f) and (f is best or (f.doc_id == best.doc_id and f.sentence == best.sentence))]
     writer = compose.FactWriter(scope, _chunks_for(index, [f for _, f in scored]), state.cites, notes)
     if same:
         f = same[0]
@@ -492,7 +531,7 @@ def _figure_premise(state: State, scope: dict[str, Document], notes: dict[str, s
         writer.row(f)
         state.table = writer.table
         return f"是的,{writer.where(f)}:{_premise_sentence(f, state)}{writer.cite(f)}。"
-    f = results[0]
+    f = best
     state.verdict = "no"
     writer.row(f)
     lines = [f"不是,{writer.where(f)}:{_premise_sentence(f, state)}{writer.cite(f)}。"]
@@ -511,6 +550,26 @@ def _figure_premise(state: State, scope: dict[str, Document], notes: dict[str, s
         lines.append(f"{premise.raw}是{compose.where(everywhere[g.doc_id])}的数据:{compose.end_sentence(compose.clause(g))}{w2.cite(g)}。")
     state.table = writer.table
     return "\n".join(lines)
+
+
+def _figure_elsewhere(state: State, scope: dict[str, Document], index: Index) -> str | None:
+    """The asserted figure is not this region's, but another report states it («嵊州…承接了1263项» where 1263项 is
+    平阳县's): say whose it is."""
+    premise = state.info.premise
+    if not state.info.regions:
+        return None
+    terms = aggregate.form_free(state.terms)
+    others = [f for f in state.facts if f.doc_id not in scope and f.unit == premise.unit and abs(f.value - premise.value) < 1e-9
+              and coverage(f.sentence, terms) >= 0.3]
+    if len({f.doc_id for f in others}) != 1:
+        return None
+    everywhere = {d.doc_id: d for d in state.docs}
+    g = others[0]
+    w = compose.FactWriter(everywhere, _chunks_for(index, [g]), state.cites)
+    w.row(g)
+    state.table, state.verdict = w.table, "no"
+    names = "、".join(r.name for r in state.info.regions)
+    return f"不是,{premise.raw}是{w.where(g)}的数据:{_premise_sentence(g, state)}{w.cite(g)}。\n文档中没有{names}的这一数据。"
 
 
 def _premise_sentence(f: Fact, state: State) -> str:
@@ -546,6 +605,22 @@ def _clause_with(text: str, terms: dict[str, float]) -> str:
     best = max(range(len(clauses)), key=lambda i: coverage(clauses[i], terms))
     # the clause with the subject, and the one after it when the verb comes later («群众上访人次与去年相比,下降45.2%»)
     return "".join(clauses[best:best + 2]).rstrip("，,；;")
+
+
+def dedupe_lines(text: str) -> str:
+    """No answer prints the same sentence twice: a line whose words (labels and [n] aside) an earlier line already
+    holds is dropped (a premise correction followed by the same evidence as the answer)."""
+    from .verify import MARKER
+
+    seen: list[str] = []
+    out = []
+    for line in text.split("\n"):
+        body = re.sub(r"[。\s]", "", MARKER.sub("", line.split(":", 1)[-1] if ":" in line[:40] else line))
+        if body and len(body) >= 12 and any(body in s for s in seen):
+            continue
+        seen.append(re.sub(r"[。\s]", "", MARKER.sub("", line)))
+        out.append(line)
+    return "\n".join(out)
 
 
 def lost_content(extractive_text: str, draft: str) -> list[str]:
@@ -586,7 +661,8 @@ def premise_check(state: State, pool: list[Evidence]) -> tuple[str | None, Evide
         for ev in pool[:3]:
             figures = [f for f in _CLAIM.finditer(ev.text) if f.group(3) == unit and f.group(0) != m.group(0)]
             if figures:
-                return f"问题中的说法与报告不符,报告原文为:{compose.end_sentence(ev.text)}{state.cites.cite_evidence(ev)}", ev
+                state.verdict = "no"
+                return f"不是,问题中的说法与报告不符,{compose.where(ev.doc)}原文为:{compose.end_sentence(ev.text)}{state.cites.cite_evidence(ev)}", ev
     return None, None
 
 

@@ -15,7 +15,8 @@ from .evidence import Evidence, trim
 from .models import KIND_LABELS, Chunk, Citation, Document, Fact, TableRow
 from .query import QueryInfo, doc_region
 
-_THRESHOLD = re.compile(r"(达到|达|超过|高于|不低于|低于|不足|以上|以下|为)?\s*(\d+(?:\.\d+)?)\s*%\s*(以上|以下)?")
+_THRESHOLD = re.compile(r"(达到|达|超过|高于|不低于|低于|不足|以上|以下|为|是)?\s*(\d+(?:\.\d+)?)\s*%\s*(以上|以下)?")
+# «是100%» asks for that figure exactly; «达到100%» sets a bar
 
 
 @dataclass
@@ -44,10 +45,11 @@ class Citations:
 
 
 def where(doc: Document) -> str:
-    """How an answer names a source: 克拉玛依市(2024年工作报告)."""
+    """How an answer names a source: 克拉玛依市(2024年工作报告), a department's own: 株洲市税务局(2022年工作报告)."""
+    name = doc.region + (doc.department if doc.department and doc.department not in doc.region else "")
     if doc.kind == "article" or not doc.year:
-        return f"{doc.region}({KIND_LABELS.get(doc.kind, doc.kind)})"
-    return f"{doc.region}({doc.year}年{KIND_LABELS.get(doc.kind, doc.kind)})"
+        return f"{name}({KIND_LABELS.get(doc.kind, doc.kind)})"
+    return f"{name}({doc.year}年{KIND_LABELS.get(doc.kind, doc.kind)})"
 
 
 def end_sentence(text: str) -> str:
@@ -79,6 +81,8 @@ def threshold(question: str) -> tuple[float, object] | None:
         return None
     value = float(m.group(2))
     word = (m.group(1) or "") + (m.group(3) or "")
+    if word == "是":
+        return value, operator.eq
     if any(w in word for w in ("超过", "高于", "以上")):
         return value, operator.gt if "超过" in word or "高于" in word else operator.ge
     if any(w in word for w in ("低于", "不足", "以下")):
@@ -118,11 +122,13 @@ class FactWriter:
                                        status=f.status if doc.kind != "plan" else "plan" if f.status == "goal" else f.status,
                                        scope=f.scope, n=n, kind=doc.kind))
 
-    def line(self, f: Fact) -> str:
+    def line(self, f: Fact, whole: bool = False) -> str:
+        """«where: the clause with the figure[n]»; whole: the sentence, cut to its clauses with figures."""
         self.row(f)
         note = self.notes.get(f.doc_id)
         prefix = f"({note})" if note else ""
-        return f"{self.where(f)}{prefix}:{end_sentence(clause(f))}{self.cite(f)}。"
+        text = trim(f.sentence, {}, keep_figures=True) if whole else clause(f)
+        return f"{self.where(f)}{prefix}:{end_sentence(text).rstrip('。')}{self.cite(f)}。"
 
 
 def facts_answer(question: str, label: str, facts: list[Fact], w: FactWriter) -> str | None:
@@ -149,15 +155,27 @@ def facts_answer(question: str, label: str, facts: list[Fact], w: FactWriter) ->
             out.append("未达到:" + ";".join(f"{w.where(f)}为{f.raw}{w.cite(f)}" for f in misses) + "。")
     else:
         out += [w.line(f) for f in results]
-        numeric = [f for f in results if f.value is not None]
+        latest: dict[str, Fact] = {}  # one figure per region for «哪里最…»: its newest report's
+        for f in results:
+            region = w.docs[f.doc_id].region
+            if f.value is None:
+                continue
+            old = latest.get(region)
+            newer = old is None or (w.docs[f.doc_id].year or 0) > (w.docs[old.doc_id].year or 0)
+            # «由上年的3.1%降至2.3%»: in one sentence the later figure is the year's own
+            later = old is not None and old.doc_id == f.doc_id and old.sentence == f.sentence and f.sentence.find(f.raw) > f.sentence.find(old.raw)
+            if newer or later:
+                latest[region] = f
+        numeric = list(latest.values())
         units = {f.unit for f in numeric}
-        regions = {w.docs[f.doc_id].region for f in numeric}
-        if len(numeric) >= 2 and len(units) == 1 and len(regions) == len(numeric) and re.search(r"最|谁|排序|排名|比较|对比", question):
-            top = max(numeric, key=lambda f: f.value)
+        if len(numeric) >= 2 and len(units) == 1 and re.search(r"最|谁|排序|排名|比较|对比", question):
+            low = bool(re.search(r"最(低|少|短|小)", question)) != (numeric[0].measure == "rank")  # rank 1 is the top
+            top = (min if low else max)(numeric, key=lambda f: f.value)
             if sum(1 for f in numeric if f.value == top.value) == 1:
-                word = "最靠前" if top.measure == "rank" else "最高" if top.unit == "%" else "最多"
                 if top.measure == "rank":
-                    top = min(numeric, key=lambda f: f.value)
+                    word = "最靠后" if low != (numeric[0].measure == "rank") else "最靠前"
+                else:
+                    word = ("最低" if low else "最高") if top.unit == "%" else ("最少" if low else "最多")
                 out.append(f"其中{w.docs[top.doc_id].region}{word}({top.raw}){w.cite(top)}。")
     if goals:
         for f in goals:
@@ -172,9 +190,10 @@ def trend_answer(facts: list[Fact], w: FactWriter) -> str | None:
     results = sorted([f for f in facts if f.status == "result" and w.docs[f.doc_id].year], key=lambda f: w.docs[f.doc_id].year)
     if len({w.docs[f.doc_id].year for f in results}) < 2:
         return None
-    lines = [w.line(f) for f in results]
+    lines = [w.line(f, whole=True) for f in results]
     first, last = results[0], results[-1]
-    if first.unit == last.unit and first.value != last.value:
+    kind = lambda f: set(re.findall(r"新增|累计|年内|全年|当年|共", f.context))  # noqa: E731 - 76项 new in 2022 is no fall from 528 in total
+    if first.unit == last.unit and first.value != last.value and kind(first) == kind(last):
         word = ("上升" if last.value > first.value else "下降") if first.unit == "%" else ("增加" if last.value > first.value else "减少")
         if first.measure == "rank":
             word = "名次提前" if last.value < first.value else "名次后退"
@@ -225,7 +244,8 @@ def compare_answer(info: QueryInfo, facts: list[Fact], evidence: list[Evidence],
             best = max(values, key=lambda v: v[1].value)
             word = "更高" if values[0][1].unit == "%" else "更多"
         if sum(1 for v in values if v[1].value == best[1].value) == 1:
-            lines.append(f"相比之下,{best[0]}{word}{''.join(v[2] for v in values)}。")
+            others = ",".join(f"{v[0]}为{v[1].raw}" for v in values if v is not best)
+            lines.append(f"相比之下,{best[0]}{word}({best[1].raw}{best[2]};{others}{''.join(v[2] for v in values if v is not best)})。")
     return "\n".join(lines) if values or any("[" in line for line in lines) else None
 
 
@@ -234,8 +254,16 @@ def compare_answer(info: QueryInfo, facts: list[Fact], evidence: list[Evidence],
 _ITEM_NUMBER = re.compile(r"^\s*\d{1,2}\.\s")
 
 
+_OWN_ORDINAL = re.compile(r"^\s*([一二三四五六七八九十]+是|[(（][一二三四五六七八九十\d]+[)）]|\d{1,2}[.．、]|[一二三四五六七八九十]+、)")
+_FIGURE = re.compile(r"\d|[十百千]+[余多]?[件个项次人家场名户所条批]")
+
+
 def section_answer(doc: Document, section, chunks: list[Chunk], cites: Citations) -> str | None:
-    """Every item of a report's section, numbered, each cited: «存在的不足» is answered with all of them."""
+    """Every item of a report's section, each cited: «存在的不足» is answered with all of them.
+
+    An item is its head sentence; when the head states no figure, the first sentence of the item (in the same
+    passage) that does follows it (「一是…。二次…十二次…」 keeps its figure). Items keep their own ordinal (一是,
+    (一), 1.); the others are numbered."""
     if not section.items:
         return None
     lines = []
@@ -246,62 +274,108 @@ def section_answer(doc: Document, section, chunks: list[Chunk], cites: Citations
         if chunk is None:
             continue
         if item.head in chunk.text:
-            pos = chunk.start + chunk.text.index(item.head)
-            text, quote = item.head, (item.head, pos, pos + len(item.head))
+            pos = chunk.text.index(item.head)
+            text, quote = item.head, (item.head, chunk.start + pos, chunk.start + pos + len(item.head))
+            if not _FIGURE.search(item.head):
+                limit = min(len(chunk.text), item.end - chunk.start)
+                for s, e in sentences(chunk.text[pos + len(item.head):limit]):
+                    more = chunk.text[pos + len(item.head) + s:pos + len(item.head) + e].strip()
+                    if _FIGURE.search(more) and len(more) <= 90:
+                        text = f"{item.head.rstrip('。')}。{more}"
+                        break
+        elif item.head.rstrip("。") in chunk.section:  # a heading alone on its line: the passage's label names it
+            text, quote = item.head, (chunk.text[:60], chunk.start, chunk.start + min(60, len(chunk.text)))
         else:  # a heading alone on its line: its words, then the first sentence under it
             spans = sentences(chunk.text)
             first = chunk.text[spans[0][0]:spans[0][1]].strip() if spans else chunk.text[:60]
             text, quote = f"{item.head.rstrip('。')}:{first}", (first, chunk.start, chunk.start + len(first))
         mark = cites.cite(chunk, doc, *quote)
-        lines.append(f"{len(lines) + 1}. {end_sentence(text).rstrip('。')}{mark}")
+        # every sentence of the line carries the mark (the verifier checks sentence by sentence)
+        body = "。".join(part.strip() + mark for part in end_sentence(text).rstrip("。").split("。") if part.strip())
+        lines.append(body if _OWN_ORDINAL.match(body) else f"{{n}}. {body}")
     if not lines:
         return None
+    # Numbered 1. 2. …, unless an item itself starts with a figure («2022年,…»): «1. 2022年» would read as 1.2022.
+    bullet = any(re.match(r"\{n\}\. \d", line) for line in lines)
+    lines = [line.replace("{n}. ", "· " if bullet else f"{i}. ", 1) for i, line in enumerate(lines, 1)]
     first_mark = re.search(r"\[\d+\]$", lines[0]).group(0)
-    title = f"「{section.title}」" if section.level < 9 else ""  # a paragraph found by its opening words has no heading
+    title = f"「{section.title}」" if section.level < 9 and section.title else ""  # a paragraph found by its opening words has no heading
     return f"{where(doc)}{title}{first_mark}:\n" + "\n".join(lines)
 
 
-def metadata_answer(doc: Document, field_name: str, text: str, chunks: list[Chunk], cites: Citations) -> str | None:
-    """«哪一年的报告», «何时发布», «哪个部门发布» from the document's own title, date and issuer lines, cited."""
+_ISSUER_END = r"(?:人民政府办公室|人民政府办公厅|人民政府|办公室|办公厅|委员会|司法局|司法厅|[\u4e00-\u9fff]{1,8}局|[\u4e00-\u9fff]{1,8}厅)"
+
+
+def _found(text: str, start: int, end: int, value: str) -> tuple[str, int, str]:
+    return text[start:end], start, value
+
+
+def _published(doc: Document, text: str) -> tuple[str, int, str] | None:
+    """The page's own date when it has one, else the signature date line at the end of the document."""
+    from .segment import date_line
+
+    lo = max(0, doc.start - 1500)
+    if doc.published:
+        y, m, d = (int(x) for x in doc.published.split("-"))
+        if found := re.compile(rf"{y}\s*[-年./]\s*0?{m}\s*[-月./]\s*0?{d}日?").search(text, lo, min(len(text), doc.end + 300)):
+            return _found(text, found.start(), found.end(), found.group(0))
+    for found in re.finditer(r"^[^\n]{6,20}$", text[doc.start:min(len(text), doc.end + 300)], re.M):
+        if date_line(found.group(0)):
+            return _found(text, doc.start + found.start(), doc.start + found.end(), found.group(0).strip())
+    return None
+
+
+def _issuer(doc: Document, text: str) -> tuple[str, int, str] | None:
+    """Who issued it: a page's 发布机构 field, else the signature line above the date, else the title's issuer."""
+    lo, hi = max(0, doc.start - 1500), min(len(text), doc.end + 300)
+    if found := re.compile(r"(发布机构|发文机关|发布单位|发文单位|信息来源|来源)\s*[:：]?\s*([\u4e00-\u9fff]{2,20}?)(?=\s|$|发布|日期|时间)", re.M).search(text, lo, hi):
+        return _found(text, found.start(), found.end(), found.group(2))
+    tail_start = max(doc.start, doc.end - 400)
+    for found in reversed(list(re.finditer(rf"^\s*([\u4e00-\u9fff（）()]{{2,30}}{_ISSUER_END})\s*$", text[tail_start:hi], re.M))):
+        return _found(text, tail_start + found.start(1), tail_start + found.end(1), found.group(1))
+    if doc.title and (m := re.match(rf"^(.{{2,30}}?{_ISSUER_END})(关于|\d{{4}}年|$)", doc.title)) and (pos := text.find(doc.title, lo, hi)) >= 0:
+        return _found(text, pos, pos + len(doc.title), m.group(1))
+    return None
+
+
+def metadata_answer(doc: Document, fields: list[str], text: str, chunks: list[Chunk], cites: Citations) -> str | None:
+    """«哪一年的报告», «何时发布», «谁发布的» from the document's own title, date and issuer lines, each cited.
+
+    The cited passage is that line itself (title, date and byline lines are not in any chunk: ingestion keeps them
+    out of the text that is searched)."""
     if not chunks:
         return None
-    window = text[max(0, doc.start - 1500):min(len(text), doc.end + 300)]
-    offset = max(0, doc.start - 1500)
-    line, value = None, None
-    if field_name == "published":
-        # The page's own date when it has one, else the signature date line at the end of the document.
-        if doc.published:
-            y, m, d = (int(x) for x in doc.published.split("-"))
-            pattern = re.compile(rf"{y}\s*[-年./]\s*0?{m}\s*[-月./]\s*0?{d}日?")
-            if found := pattern.search(window):
-                line, value = found, found.group(0)
-        if line is None:
-            from .segment import date_line
+    label = KIND_LABELS.get(doc.kind, doc.kind)
+    lines = []
+    for name in fields:
+        found = None
+        if name == "published":
+            found = _published(doc, text)
+        elif name == "department":
+            found = _issuer(doc, text)
+        if found is None and doc.title and (pos := text.find(doc.title, max(0, doc.start - 1500))) >= 0:
+            found = _found(text, pos, pos + len(doc.title), "")
+        if found is None:
+            continue
+        quote, start, value = found
+        mark = _cite_line(doc, chunks[0], quote, start, cites)
+        if name == "year" and doc.year:
+            lines.append(f"这是{doc.region}{doc.year}年的{label}:{quote}{mark}。")
+        elif name == "published" and value:
+            lines.append(f"{doc.region}的这份{label}发布于{value}{mark}。")
+        elif name == "department" and value:
+            lines.append(f"{doc.region}的这份{label}由{value}发布{mark}。")
+        else:
+            lines.append(f"{doc.region}的{label}:{quote}{mark}。")
+    return "\n".join(dict.fromkeys(lines)) or None
 
-            for found in re.finditer(r"^[^\n]{6,20}$", text[doc.start:min(len(text), doc.end + 300)], re.M):
-                if date_line(found.group(0)):
-                    line, offset, value = found, doc.start, found.group(0)
-    elif field_name == "department":
-        if found := re.search(r"(发布机构|发文机关|发布单位|来源|信息来源)\s*[:：]?\s*([\u4e00-\u9fff]{2,20}?)(?=\s|$|发布|日期|时间)", window, re.M):
-            line, value = found, found.group(2)
-    if line is None and doc.title and (pos := window.find(doc.title)) >= 0:
-        line = re.search(re.escape(doc.title), window[pos:])
-        offset += pos
-        value = None
-    if line is None:
-        return None
-    quote, start = line.group(0), offset + line.start()
-    chunk = chunks[0]
+
+def _cite_line(doc: Document, chunk: Chunk, quote: str, start: int, cites: Citations) -> str:
+    for c in cites.items:
+        if c.doc_id == doc.doc_id and c.start == start and c.text == quote:
+            return f"[{c.n}]"
     cites.items.append(Citation(
         n=len(cites.items) + 1, chunk_id=chunk.chunk_id, doc_id=doc.doc_id, source=doc.source, title=doc.title, region=doc.region,
         province=doc.province, city=doc.city, district=doc.district, year=doc.year, kind=doc.kind, section="", text=quote,
         quote=quote, start=start, end=start + len(quote)))
-    mark = f"[{len(cites.items)}]"
-    label = KIND_LABELS.get(doc.kind, doc.kind)
-    if field_name == "year" and doc.year:
-        return f"这是{doc.region}{doc.year}年的{label}:{quote}{mark}。"
-    if field_name == "published" and value:
-        return f"{doc.region}的这份{label}发布于{quote.rstrip('日')}{'日' if quote.endswith('日') else ''}{mark}。"
-    if field_name == "department" and value:
-        return f"{doc.region}的这份{label}由{value}发布{mark}。"
-    return f"{doc.region}的{label}:{quote}{mark}。"
+    return f"[{len(cites.items)}]"

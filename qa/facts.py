@@ -16,7 +16,7 @@ import re
 from .chunking import sentences
 from .models import Chunk, Document, Fact
 
-FACTS_VERSION = "2"  # bumped when extraction changes: the catalogue re-extracts facts from stored chunks
+FACTS_VERSION = "3"  # bumped when extraction changes: the catalogue re-extracts facts from stored chunks
 
 _PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
 _CLAUSE_SPLIT = re.compile(r"[，,；;。:：]")
@@ -170,8 +170,8 @@ def extract_facts(doc: Document, chunks: list[Chunk], source_text: str = "") -> 
                 if num.replace(".", "").isdigit():
                     value = float(num)
                 else:
-                    if not (m.group("approx") or m.group("pre")):
-                        continue  # 三项制度, 两个责任: names, not figures
+                    if not (m.group("approx") or m.group("pre") or re.search(r"[十百千]", num)):
+                        continue  # 三项制度, 两个责任: names, not figures (十二次 is a figure: names use small numbers)
                     value = _cn_number(num)
                     if value is None:
                         continue

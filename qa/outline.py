@@ -104,8 +104,7 @@ def _items(section: Section, body: list, text: str) -> list[Item]:
         out = []
         for child in section.children:
             line = text[child.start:child.end]
-            rest = line[len(re.match(r"^\S{0,6}?[、)）.．]", line).group(0)) if re.match(r"^\S{0,6}?[、)）.．]", line) else 0:]
-            head = _first_sentence(rest) if len(line) > len(child.title) + 1 else child.title
+            head = _first_sentence(line) if len(line) > len(child.title) + 1 else child.title  # with its own ordinal: (一)…
             out.append(Item(head=head or child.title, start=child.start, end=child.end))
         return out
     inline: list[Item] = []
@@ -159,6 +158,21 @@ def _contains(outer: Section, inner: Section) -> bool:
     return outer.start <= inner.start and inner.end <= outer.end and outer is not inner
 
 
+def top_items(sections: list[Section], leaves: bool = False, limit: int = 20) -> Section | None:
+    """The document's main parts (its top-level headings) as one list: «实施方案的主要任务有哪些?»; with leaves, the
+    items under them («要点提了哪几条具体任务?»)."""
+    tops = [s for s in sections if len(re.sub(r"\W", "", s.title)) >= 4]
+    if len(tops) == 1 and len(tops[0].children) >= 2:
+        tops = tops[0].children
+    if len(tops) < 2:
+        return None
+    if leaves and any(s.items for s in tops):
+        items = [i for s in tops for i in (s.items or [Item(head=s.title, start=s.start, end=s.end)])][:limit]
+    else:
+        items = [Item(head=s.title, start=s.start, end=s.end) for s in tops]
+    return Section(title="", level=9, start=tops[0].start, end=tops[-1].end, roles=("outline",), items=items)
+
+
 def to_dict(sections: list[Section]) -> list[dict]:
     return [
         {"title": s.title, "level": s.level, "roles": list(s.roles), "start": s.start, "end": s.end,
@@ -167,28 +181,36 @@ def to_dict(sections: list[Section]) -> list[dict]:
     ]
 
 
-# Paragraph openings that carry a role when a report has no heading for it (a closing «2022年,我们将…», a
-# «但仍存在…» paragraph at the end of a section).
-_ROLE_OPENINGS = {
-    "next": re.compile(r"^(下一步|下步|今后|新的一年|展望|(?:19|20)\d{2}年[,，]?\s*(我们|我市|我区|我县|我旗|我州|全市|全区|全县)?(将|要))"),
-    "problems": re.compile(r"^.{0,30}(仍然?存在|还存在|存在.{0,8}(问题|不足|短板|差距))"),
+# Where a report states a role without a heading for it: a closing «…但还存在A、B、C等短板。针对这些短板,我们将…», a
+# «2022年,我们将…» paragraph. Only the document's closing paragraphs are read (a body paragraph that mentions 问题
+# is about its own subject).
+_ROLE_IN_TEXT = {
+    "problems": re.compile(r"(还|仍|仍然|也|依然)?存在(?P<list>[^。]{4,160}?)(等)?(方面的)?(短板|问题|不足|差距|薄弱环节)"),
+    "next": re.compile(r"(我们将|下一步|今后|新的一年|(?:19|20)\d{2}年[,，]?\s*(我们|我市|我区|我县|我旗|全市|全区|全县)?将)(?P<list>[^。]{6,300})"),
 }
 
 
 def role_paragraph(text: str, role: str, start: int = 0, end: int | None = None) -> Section | None:
-    """The last paragraph that opens with the role's words, as a section whose items are its sentences."""
-    pattern = _ROLE_OPENINGS.get(role)
+    """The role's items read from the closing paragraphs: the list after 存在 (problems), or the clauses after 将
+    (next), each an item with its offsets."""
+    pattern = _ROLE_IN_TEXT.get(role)
     if pattern is None:
         return None
     end = len(text) if end is None else end
-    found = [p for p in paragraphs(text) if p.start >= start and p.end <= end and len(p.text) >= 30 and pattern.search(p.text)]
-    if not found:
+    paras = [p for p in paragraphs(text) if p.start >= start and p.end <= end and len(p.text) >= 30]
+    items: list[Item] = []
+    for para in paras[-3:]:
+        m = pattern.search(para.text)
+        if not m:
+            continue
+        pos = m.start("list")
+        for piece in re.split(r"(?<=[、，,；;])", m.group("list")):
+            clean = piece.strip().rstrip("、，,；;")
+            clean = re.sub(r"^(针对这些\S{0,4}[,，]?|继续|要)", "", clean)
+            if len(clean) >= 4:
+                offset = para.text.find(clean, pos)
+                items.append(Item(head=clean, start=para.start + offset, end=para.start + offset + len(clean)))
+            pos += len(piece)
+    if not items:
         return None
-    para = found[-1]
-    items = []
-    for s, e in sentences(para.text):
-        piece = para.text[s:e].strip()
-        if len(piece) >= 12:
-            lead = len(para.text[s:e]) - len(para.text[s:e].lstrip())
-            items.append(Item(head=piece[:80], start=para.start + s + lead, end=para.start + e))
-    return Section(title=_heading_text(para.text)[:20], level=9, start=para.start, end=para.end, roles=(role,), items=items[:8]) if items else None
+    return Section(title="", level=9, start=items[0].start, end=items[-1].end, roles=(role,), items=items[:12])

@@ -30,6 +30,7 @@ class Premise:
     unit: str = ""
     polarity: str = ""  # up / down / high / low
     asserted: bool = False  # stated as given inside an open question, not asked as yes/no
+    approx: bool = False  # 九成左右: within a few points
 
 
 @dataclass
@@ -48,7 +49,8 @@ class QueryInfo:
     section_role: str | None = None  # problems / next / duty / measures (outline roles, see qa.outline)
     measure: str | None = None  # the kind of figure asked for: rate / change / count / money / duration / rank
     premise: Premise | None = None
-    metadata_field: str | None = None  # year / published / department / title
+    metadata_field: str | None = None  # year / published / department / title (the first asked)
+    metadata_fields: list[str] = field(default_factory=list)  # every one asked («谁发布的?哪天?»)
     each: bool = False  # 「各地…分别」: one value per region
     unit: str | None = None  # the unit the question counts in, when it says (多少件, 案件数 → 件)
 
@@ -70,23 +72,57 @@ class QueryInfo:
 QuestionPlan = QueryInfo  # the name the design uses; QueryInfo stays for existing callers
 
 _SECTION_ROLE = [
+    # A plan's or a report's main parts: its top-level outline («实施方案的主要任务», «要点提了哪几条»).
+    ("outline", re.compile(r"(主要|重点|具体|几大|哪几项|哪些)(任务|内容|方面|部分|板块)|哪几(条|个方面|部分|项任务)|提了(哪些|哪几)|分(为|成)(哪|几)")),
     ("duty", re.compile(r"第一责任人|主要负责人.{0,6}(职责|履职|做了|怎么)")),
     # «证据不足» is content, not a question about the report's 不足: the role word must be what is asked for.
-    ("problems", re.compile(r"(哪些|什么|有|存在|还有|主要)的?(不足|短板|差距|薄弱环节|问题|困难)|(不足|短板|差距|问题)(之处)?(有|是)(哪些|什么)")),
-    ("next", re.compile(r"下一步|下一年|下步|明年|今后|打算|怎么(做|干|推进)|如何推进|将(如何|怎样)|(工作|重点)(安排|计划|任务)|重点工作|工作要点|有(哪些|什么)(安排|计划|部署)")),
+    ("problems", re.compile(r"(哪些|什么|有|存在|还有|主要)的?(不足|短板|差距|薄弱环节|问题|困难|不够|欠缺|不到位)|(不足|短板|差距|问题)(之处)?(有|是)(哪些|什么)"
+                            r"|不(够|到位|足)的地方|(需要|有待|亟待)(改进|加强|提升)的(地方|方面)")),
+    ("next", re.compile(r"下一步|下一年|下步|明年|今后|打算|准备(做|干|怎么|如何|采取)|(要|将|计划)做(哪些|什么)|怎么(做|干|推进|改进)(?![到了的])|如何(推进|改进)|将(如何|怎样)"
+                        r"|(工作|重点)(安排|计划|任务)|重点工作|工作要点|(哪些|什么)(安排|计划|部署|打算)")),
 ]
 _METADATA = [
-    ("published", re.compile(r"(何时|什么时候|哪天|哪一天|几月|日期).{0,4}(发布|公布|印发|公开|发出|签发|落款|成文)|(发布|公布|印发|签发|成文|落款)(时间|日期)")),
-    ("department", re.compile(r"(哪个|什么|哪家)(部门|单位|机关).{0,4}(发布|印发|制定|撰写|报送|出具)|(发布|印发)(部门|单位|机关)")),
+    ("published", re.compile(r"(何时|什么时候|哪天|哪一天|几月|几号|日期|时间).{0,4}(发|公布|公开|签|落款|成文|出台)|(发布|公布|印发|签发|成文|落款)(时间|日期)"
+                             r"|(发布|印发|发的|签发|公布).{0,8}(何时|什么时候|哪天|哪一天|什么时间|日期|几号)")),
+    ("department", re.compile(r"(谁|哪个|什么|哪家)(部门|单位|机关|机构)?.{0,4}(发布|印发|发的|制定|撰写|报送|出具|签发)|(发布|印发|发文)(部门|单位|机关|机构)")),
     ("year", re.compile(r"(是)?(哪一年|哪年|什么年份|哪个年度)的?(报告|要点|计划|文件|方案)|(报告|要点|计划|文件|方案).{0,4}(哪一年|哪年|哪个年度)")),
 ]
 _TREND = re.compile(r"这几年|近几年|历年|逐年|变化|趋势|(\d{4}年?(到|至|和|与|、)\d{4}年?)")
 _EACH = re.compile(r"各地|各(市|区|县|盟|旗|城市|地区)|分别|各自|每个(地区|城市)")
-_UP = "增长|增加|上升|提高|提升|升高|上涨|增多"
-_DOWN = "下降|减少|降低|下滑|回落|减少|缩减|减小"
+_UP = "增长|增加|上升|提高|提升|升高|上涨|增多|升至|升到|增至|增到|更多|更高|更重|更大|加重|扩大|多了|变多"
+_DOWN = "下降|减少|降低|下滑|回落|缩减|减小|降至|降到|更少|更低|更轻|缩小|减轻|少了|变少"
 _HIGH = "较高|偏高|很高|高于|不低"
 _LOW = "较低|偏低|很低|低于|不高|不理想|较差"
 _CLAIM = re.compile(r"(第)?(\d+(?:\.\d+)?)\s*(%|个工作日|工作日|件次|人次|名|件|个|项|次|家|部|支|天|万元|亿元|元|人|位)")
+_CN_CLAIM = re.compile(r"第([一二三四五六七八九十]{1,3})(名|位)?|([一二三四五六七八九])成")  # 全省第一, 九成 (= 90%)
+_CN_DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九")}
+
+
+def _cn_small(text: str) -> float:
+    if text == "十":
+        return 10.0
+    if "十" in text:
+        tens, _, ones = text.partition("十")
+        return float(_CN_DIGITS.get(tens, 1) * 10 + _CN_DIGITS.get(ones, 0))
+    return float(_CN_DIGITS.get(text, 0))
+
+
+def _claim(question: str, start: int = 0) -> Premise | None:
+    """The first figure a question states from `start` on, Arabic or Chinese (第一, 九成)."""
+    found = []
+    for m in _CLAIM.finditer(question, start):
+        if re.fullmatch(r"(19|20)\d{2}", m.group(2)) and m.group(3) not in ("件", "个", "项", "次", "人", "家"):
+            continue
+        unit = "名" if m.group(1) or m.group(3) == "位" else m.group(3)
+        found.append((m.start(), Premise("figure", m.group(0), float(m.group(2)), unit)))
+        break
+    for m in _CN_CLAIM.finditer(question, start):
+        if m.group(1):
+            found.append((m.start(), Premise("figure", m.group(0), _cn_small(m.group(1)), "名")))
+        else:
+            found.append((m.start(), Premise("figure", m.group(0), _CN_DIGITS[m.group(3)] * 10.0, "%", approx=True)))
+        break
+    return min(found, key=lambda x: x[0])[1] if found else None
 
 
 _UNIT_HINTS = [("件", r"多少件|几件|案件|件数|申请"), ("人次", r"人次"), ("人", r"多少人|几人|人数|多少名"), ("次", r"多少次|几次|次数"),
@@ -111,12 +147,14 @@ def _measure(question: str, indicator: str | None) -> str | None:
         return "money"
     if re.search(r"多少(个)?(工作日|天|日|小时|时间)|多长时间|多久|时限", question):
         return "duration"
-    if re.search(r"多少|几[个项件次名家部支批场人所条]|数量|件数|人数|次数|个数", question):
+    if re.search(r"多少|几[个项件次名家部支批场人所条]|数量|件数|人数|次数|个数|(更|最|谁|哪边|哪个)(多|少)", question):
         return "count"
     return None
 
 
-_ASSERTED = re.compile(rf"(已经?|已然|都)?(达到?|达|为|是|({_UP}|{_DOWN})了?|排(在)?|位列|居)\s*(第)?\d+(?:\.\d+)?\s*(%|名|件|个|项|次|家|人)")
+_ASSERTED = re.compile(rf"(已经?|已然|都)?(达到?|达|为|是|只有|仅有|仅为|不到|才|({_UP}|{_DOWN})了?(到|至)?|排(在)?|位列|居|拿了|获得|[\u4e00-\u9fff]了)\s*"
+                       rf"((第)?\d+(?:\.\d+)?\s*(%|名|件|个|项|次|家|人)|第[一二三四五六七八九十]{{1,3}}|[一二三四五六七八九]成)"
+                       rf"|(排|居|位列|位居|名列)[^,，。？?]{{0,8}}第([一二三四五六七八九十]{{1,3}}|\d+)")
 
 
 def _premise(question: str) -> Premise | None:
@@ -124,17 +162,16 @@ def _premise(question: str) -> Premise | None:
     («…已达100%,有哪些做法…», «…比上年增加了28%,原因是什么?»). None when it asserts nothing."""
     if not re.search(r"是否|是不是|对吗|对不对|吗[?？]?$|嘛[?？]?$|吧[?？]?$", question):
         m = _ASSERTED.search(question)
-        if not m:
+        claim = _claim(question, m.start()) if m else None
+        if not claim:
             return None
-        claim = _CLAIM.search(question, m.start())
-        direction = re.search(rf"{_UP}", m.group(0)) and "up" or re.search(rf"{_DOWN}", m.group(0)) and "down" or ""
-        unit = "名" if claim.group(1) or claim.group(3) == "位" else claim.group(3)
-        return Premise("figure", claim.group(0), float(claim.group(2)), unit, polarity=direction, asserted=True)
-    for m in _CLAIM.finditer(question):
-        if re.fullmatch(r"(19|20)\d{2}", m.group(2)) and not m.group(3):
-            continue
-        unit = "名" if m.group(1) or m.group(3) == "位" else m.group(3)
-        return Premise("figure", m.group(0), float(m.group(2)), unit)
+        claim.polarity = re.search(rf"{_UP}", m.group(0)) and "up" or re.search(rf"{_DOWN}", m.group(0)) and "down" or ""
+        claim.asserted = True
+        return claim
+    if claim := _claim(question):
+        near = question[max(0, question.find(claim.raw) - 6):question.find(claim.raw)]
+        claim.polarity = re.search(_UP, near) and "up" or re.search(_DOWN, near) and "down" or ""
+        return claim
     if m := re.search(_UP, question):
         return Premise("direction", m.group(0), polarity="up")
     if m := re.search(_DOWN, question):
@@ -211,7 +248,7 @@ def analyze(question: str, docs: list[Document]) -> QueryInfo:
     info.years = sorted({int(y) for y in _YEAR.findall(question)})
     if _WHICH.search(question):
         info.qtype = "which"
-    elif _COMPARE.search(question) or len(info.regions) >= 2:
+    elif _COMPARE.search(question) or len([r for r in info.regions if not any(r != o and r.contains(o) for o in info.regions)]) >= 2:
         info.qtype = "compare"
     elif _LIST.search(question):
         info.qtype = "list"
@@ -234,10 +271,12 @@ def plan(info: QueryInfo, question: str) -> None:
     if info.premise and info.premise.asserted and (not info.regions or info.qtype == "which"):
         info.premise = None  # «哪些地区…达到100%» sets a bar; it asserts nothing about a region
     info.each = bool(_EACH.search(question))
-    for name, pattern in _METADATA:
-        if pattern.search(question):
-            info.metadata_field, info.answer_type = name, "metadata"
-            return
+    if info.premise and info.premise.unit == "名" and not info.measure:
+        info.measure = "rank"
+    info.metadata_fields = [name for name, pattern in _METADATA if pattern.search(question)]
+    if info.metadata_fields:
+        info.metadata_field, info.answer_type = info.metadata_fields[0], "metadata"
+        return
     for role, pattern in _SECTION_ROLE:
         if pattern.search(question) and not (info.premise and not info.premise.asserted):
             info.section_role, info.answer_type = role, "section"
