@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Iterator
 
-from langchain_core.runnables import RunnableLambda
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 
 from . import aggregate, compose, outline, tokens
 from .errors import BadRequest
@@ -259,10 +259,18 @@ def refusal_reason(state: State) -> str | None:
         if not state.accepted:
             return "文档中没有找到能回答该问题的内容。"
     if info.qtype == "number":
-        good = [e for e in ev[:4] if e.coverage >= MIN_COVERAGE and _has_figure(e.text, state.indicator) and _year_ok(e, info)]
-        if not good and not state.accepted:
+        good = [e for e in ev[:4] if e.coverage >= MIN_COVERAGE and _has_figure(e.text, state.indicator) and _year_ok(e, info)] or state.accepted
+        if state.indicator and info.measure == "rate":
+            # a rate question is answered by that rate: 出庭应诉率100% is no answer to 行政诉讼败诉率
+            good = [e for e in good if state.indicator[-3:] in e.text]
+        if not good:
             return "文档中没有给出该问题所问的具体数字。"
+        if not info.wants_plan and all(e.doc.kind == "plan" or _GOAL_WORDS.search(e.text) for e in good):
+            return "文档中只有该指标的目标(计划或要求),没有给出实际达到的数字。"
     return None
+
+
+_GOAL_WORDS = re.compile(r"推动实现|力争|争取|确保|目标|将.{0,6}(达到|提高|提升)")
 
 
 # Calibrated on the development questions (eval/dev.jsonl over tests/data/docs/dev, never the gold set): below
@@ -747,14 +755,15 @@ def _messages_for(state: State, index: Index, model):
     s = index.settings
     count = model.get_num_tokens if isinstance(model, LlamaCppChat) else tokens.count
     item, system, user = load_prompt("evidence_item"), load_prompt("answer_system"), load_prompt("answer_user")
-    budget = s.llm_ctx - s.llm_max_tokens - count(system + user + state.question) - 64
+    draft = state.extractive_text or state.text or "(无)"
+    budget = s.llm_ctx - s.llm_max_tokens - count(system + user + state.question + draft) - 64
     parts = []
     for c in state.cites.items:
         text = item.format(n=c.n, region=c.region, year=f"{c.year}年" if c.year else "年份不详", kind=KIND_LABELS.get(c.kind, c.kind), section=c.section or "—", text=c.text)
         if count("\n".join(parts + [text])) > budget:
             break
         parts.append(text)
-    return [("system", system), ("human", user.format(evidence="\n".join(parts), question=state.question))]
+    return [("system", system), ("human", user.format(evidence="\n".join(parts), question=state.question, draft=draft))]
 
 
 def to_answer(state: State) -> Answer:
@@ -773,3 +782,36 @@ def to_answer(state: State) -> Answer:
         table=[] if state.refused else [r for r in state.table if r.n],
         notes=state.notes,
     )
+
+
+# ---------------------------------------------------------------- LangChain
+
+class Answerer(Runnable):
+    """The whole answerer as a LangChain Runnable, to compose in one's own chains.
+
+    Input: a question (str) or {"question", "filters" (Filters or {region, year, kind}), "history", "backend"}.
+    `invoke` returns an Answer; `batch` answers several (LangChain runs them on a thread pool; each answer reads
+    one catalogue version); `stream` yields the events of `ask_stream` ({"type": "token", "text"} while written,
+    then {"type": "answer", "answer": Answer}, verified)."""
+
+    def __init__(self, index: Index):
+        self.index = index
+
+    @staticmethod
+    def _args(value) -> tuple[str, dict]:
+        if isinstance(value, str):
+            return value, {}
+        if not isinstance(value, dict) or "question" not in value:
+            raise QuestionError("输入应为问题字符串或含 question 的字典 (input: a question or {question, …})")
+        filters = value.get("filters")
+        if isinstance(filters, dict):
+            filters = Filters(**filters)
+        return value["question"], {"filters": filters, "history": value.get("history"), "backend": value.get("backend")}
+
+    def invoke(self, input, config: RunnableConfig | None = None, **kwargs) -> Answer:
+        question, args = self._args(input)
+        return self._call_with_config(lambda _: ask(self.index, question, **args), input, config, run_type="chain")
+
+    def stream(self, input, config: RunnableConfig | None = None, **kwargs):
+        question, args = self._args(input)
+        yield from ask_stream(self.index, question, **args)

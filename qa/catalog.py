@@ -248,9 +248,17 @@ class Catalog:
         return {r[0] for r in rows}
 
     def facts(self, indicator: str | None = None) -> list[Fact]:
+        """Facts (all, or of one indicator). All of them are read once per catalogue version, like documents: every
+        aggregation question reads them. Shared objects: treat them as read-only."""
         sql = f"SELECT fact_id, {', '.join(FACT_FIELDS)} FROM facts"
-        rows = self._query(sql + (" WHERE indicator=?" if indicator else ""), (indicator,) if indicator else ())
-        return [Fact(fact_id=r[0], **dict(zip(FACT_FIELDS, r[1:]))) for r in rows]
+        if indicator:
+            rows = self._query(sql + " WHERE indicator=?", (indicator,))
+            return [Fact(fact_id=r[0], **dict(zip(FACT_FIELDS, r[1:]))) for r in rows]
+        version = self.version()
+        cached = getattr(self, "_facts", None)
+        if cached is None or cached[0] != version:
+            cached = self._facts = (version, [Fact(fact_id=r[0], **dict(zip(FACT_FIELDS, r[1:]))) for r in self._query(sql + " ORDER BY fact_id")])
+        return list(cached[1])
 
     def replace_facts(self, facts: list[Fact], doc_ids: list[str]) -> None:
         """Swap the facts of these documents (re-extraction after the extractor changed; chunks stay)."""

@@ -280,7 +280,7 @@ def section_answer(doc: Document, section, chunks: list[Chunk], cites: Citations
                 limit = min(len(chunk.text), item.end - chunk.start)
                 for s, e in sentences(chunk.text[pos + len(item.head):limit]):
                     more = chunk.text[pos + len(item.head) + s:pos + len(item.head) + e].strip()
-                    if _FIGURE.search(more) and len(more) <= 90:
+                    if _FIGURE.search(re.sub(r"(?:19|20)\d{2}\s*[年\-—–]|(?:19|20)\d{2}(?=\))|〔\d+〕\d+号", "", more)) and len(more) <= 90:
                         text = f"{item.head.rstrip('。')}。{more}"
                         break
         elif item.head.rstrip("。") in chunk.section:  # a heading alone on its line: the passage's label names it

@@ -189,6 +189,25 @@ class Answer:
     table: list[TableRow] = field(default_factory=list)  # aggregation answers, as data
     notes: list[str] = field(default_factory=list)  # partial list, active filter, missing region…
 
+    def table_csv(self) -> str:
+        """The aggregation table as CSV (UTF-8 with a BOM so spreadsheet programs read the Chinese): one row per
+        region · year, with the citation it rests on written out."""
+        import csv
+        import io
+
+        by_n = {c.n: c for c in self.citations}
+        out = io.StringIO()
+        out.write("\ufeff")
+        writer = csv.writer(out)
+        writer.writerow(["地区", "年份", "指标", "数值", "原文", "单位", "状态", "范围", "引用", "出处", "原句"])
+        status = {"result": "已实现", "goal": "目标", "plan": "计划", "missing": "未提及"}
+        for r in self.table:
+            c = by_n.get(r.n)
+            source = f"{c.region} · {c.year or ''}年 · {c.section}" if c else ""
+            writer.writerow([r.region, r.year or "", r.indicator, "" if r.value is None else f"{r.value:g}", r.raw, r.unit,
+                             status.get(r.status, r.status), r.scope, f"[{r.n}]" if r.n else "", source, c.quote if c else ""])
+        return out.getvalue()
+
     def to_dict(self) -> dict:
         return {
             "question": self.question,

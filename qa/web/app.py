@@ -245,9 +245,14 @@ def _add_api_routes(app: FastAPI, service: Service) -> None:
         return service.status(p)
 
     @app.post("/api/ask", tags=["ask"])
-    def api_ask(req: AskRequest, p: Principal | None = Depends(who)):
-        """Answer a question: {answer, refused, citations[...], timings, verification, nearest}."""
+    def api_ask(req: AskRequest, format: Literal["json", "csv"] = "json", p: Principal | None = Depends(who)):
+        """Answer a question: {answer, refused, answer_type, verdict, table[...], notes, citations[...], timings,
+        verification, nearest}. With `?format=csv`, the answer's table (region · year · value · status · citation)
+        as CSV; an answer without a table gives the header row only."""
         answer = service.ask(p, req.question, filters_of(req.region, req.year, req.kind), [t.model_dump() for t in req.history], req.backend)
+        if format == "csv":
+            return PlainTextResponse(answer.table_csv(), media_type="text/csv; charset=utf-8",
+                                     headers={"Content-Disposition": 'attachment; filename="answer.csv"'})
         return answer.to_dict()
 
     @app.post("/api/ask/stream", tags=["ask"],
