@@ -260,7 +260,7 @@ def refusal_reason(state: State) -> str | None:
             return "文档中没有找到能回答该问题的内容。"
     if info.qtype == "number":
         good = [e for e in ev[:4] if e.coverage >= MIN_COVERAGE and _has_figure(e.text, state.indicator) and _year_ok(e, info)] or state.accepted
-        if state.indicator and info.measure == "rate":
+        if state.indicator and info.measure == "rate" and state.indicator.endswith("率") and not re.search(r"比例|比率|占比", state.question):
             # a rate question is answered by that rate: 出庭应诉率100% is no answer to 行政诉讼败诉率
             good = [e for e in good if state.indicator[-3:] in e.text]
         if not good:
@@ -286,7 +286,8 @@ def _typed_match(e: Evidence, state: State) -> bool:
         return False
     if info.regions and not any(r.contains(doc_region(e.doc)) for r in info.regions):
         return False
-    return not info.unit or bool(re.search(rf"(\d|[十百千两一二三四五六七八九])\s*(余|多)?\s*{info.unit}", e.text))
+    units = {"人": "人|名|人次", "个": "个|家|所|项", "件": "件|起|宗"}.get(info.unit, info.unit) if info.unit else ""
+    return not units or bool(re.search(rf"(\d|[十百千两一二三四五六七八九])\s*(余|多)?\s*({units})", e.text))
 
 
 # A figure of some kind: Arabic digits with an optional 余/多 and a unit (30余次, 5000字, 3个工作日), or the Chinese

@@ -273,16 +273,29 @@ def section_answer(doc: Document, section, chunks: list[Chunk], cites: Citations
             chunk = next((c for c in chunks if item.start <= c.start < max(item.end, item.start + 1)), chunk)
         if chunk is None:
             continue
+        extra = []
         if item.head in chunk.text:
             pos = chunk.text.index(item.head)
             text, quote = item.head, (item.head, chunk.start + pos, chunk.start + pos + len(item.head))
-            if not _FIGURE.search(item.head):
-                limit = min(len(chunk.text), item.end - chunk.start)
-                for s, e in sentences(chunk.text[pos + len(item.head):limit]):
-                    more = chunk.text[pos + len(item.head) + s:pos + len(item.head) + e].strip()
+            # Figures the item states after its head (one; up to three when the section is that one paragraph),
+            # from the passages the item spans, each cited to its own passage.
+            wanted = 3 if len(section.items) == 1 else (0 if _FIGURE.search(item.head) else 1)
+            extra: list[tuple[str, Chunk]] = []
+            after = chunk.start + pos + len(item.head)
+            seen_at: set[int] = set()
+            for c in chunks:
+                if len(extra) >= wanted or c.start >= item.end:
+                    break
+                if c.end <= after:
+                    continue
+                for s, e in sentences(c.text):
+                    at = c.start + s
+                    if at < after or at >= item.end or at in seen_at or len(extra) >= wanted:
+                        continue
+                    seen_at.add(at)
+                    more = c.text[s:e].strip()
                     if _FIGURE.search(re.sub(r"(?:19|20)\d{2}\s*[年\-—–]|(?:19|20)\d{2}(?=\))|〔\d+〕\d+号", "", more)) and len(more) <= 90:
-                        text = f"{item.head.rstrip('。')}。{more}"
-                        break
+                        extra.append((more.rstrip("。"), c))
         elif item.head.rstrip("。") in chunk.section:  # a heading alone on its line: the passage's label names it
             text, quote = item.head, (chunk.text[:60], chunk.start, chunk.start + min(60, len(chunk.text)))
         else:  # a heading alone on its line: its words, then the first sentence under it
@@ -290,15 +303,18 @@ def section_answer(doc: Document, section, chunks: list[Chunk], cites: Citations
             first = chunk.text[spans[0][0]:spans[0][1]].strip() if spans else chunk.text[:60]
             text, quote = f"{item.head.rstrip('。')}:{first}", (first, chunk.start, chunk.start + len(first))
         mark = cites.cite(chunk, doc, *quote)
-        # every sentence of the line carries the mark (the verifier checks sentence by sentence)
+        # every sentence of the line carries the mark of its own passage (the verifier checks sentence by sentence)
         body = "。".join(part.strip() + mark for part in end_sentence(text).rstrip("。").split("。") if part.strip())
+        for more, c in (extra if item.head in chunk.text else []):
+            at = c.start + c.text.index(more)
+            body += "。" + more + cites.cite(c, doc, more, at, at + len(more))
         lines.append(body if _OWN_ORDINAL.match(body) else f"{{n}}. {body}")
     if not lines:
         return None
     # Numbered 1. 2. …, unless an item itself starts with a figure («2022年,…»): «1. 2022年» would read as 1.2022.
     bullet = any(re.match(r"\{n\}\. \d", line) for line in lines)
     lines = [line.replace("{n}. ", "· " if bullet else f"{i}. ", 1) for i, line in enumerate(lines, 1)]
-    first_mark = re.search(r"\[\d+\]$", lines[0]).group(0)
+    first_mark = re.search(r"\[\d+\]", lines[0]).group(0)
     title = f"「{section.title}」" if section.level < 9 and section.title else ""  # a paragraph found by its opening words has no heading
     return f"{where(doc)}{title}{first_mark}:\n" + "\n".join(lines)
 

@@ -72,12 +72,14 @@ class QueryInfo:
 QuestionPlan = QueryInfo  # the name the design uses; QueryInfo stays for existing callers
 
 _SECTION_ROLE = [
+    # How a document is divided («分成哪几大部分»): the outline, whatever else the question names
+    ("outline", re.compile(r"几大(部分|板块|方面)|哪几(个)?(部分|板块|大方面)|分(为|成)(哪|几)")),
     ("duty", re.compile(r"第一责任人|主要负责人.{0,6}(职责|履职|做了|怎么)")),
     # «证据不足» is content, not a question about the report's 不足: the role word must be what is asked for.
     ("problems", re.compile(r"(哪些|什么|有|存在|还有|主要)的?(不足|短板|差距|薄弱环节|问题|困难|不够|欠缺|不到位)|(不足|短板|差距|问题)(之处)?(有|是)(哪些|什么)"
                             r"|不(够|到位|足)的地方|(需要|有待|亟待)(改进|加强|提升)的(地方|方面)")),
     ("next", re.compile(r"下一步|下一年|下步|明年|今后|打算|准备(做|干|怎么|如何|采取)|(要|将|计划)做(哪些|什么)|怎么(做|干|推进|改进)(?![到了的])|如何(推进|改进)|将(如何|怎样)"
-                        r"|(工作|重点)(安排|计划|任务)|重点工作|(哪些|什么)(安排|计划|部署|打算)")),
+                        r"|工作安排|重点(安排|计划|任务)|重点工作|(哪些|什么)(安排|计划|部署|打算)")),
     # A plan's or a report's main parts: its top-level outline («实施方案的主要任务», «要点提了哪几条»).
     ("outline", re.compile(r"(主要|重点|具体|几大|哪几项|哪些)(任务|内容|方面|部分|板块)|哪几(条|个方面|部分|项任务)|分(为|成)(哪|几)")),
 ]
