@@ -389,7 +389,11 @@ def facts_first(state: State, docs: dict[str, Document], index: Index) -> str | 
     else:
         if kind == "which" and not limit and not exact_rate and len({scope[f.doc_id].region for f in rows}) < 2 and not info.each:
             return None  # one report's figure is no answer to «哪些地区»: let the sentences speak
-        text = compose.facts_answer(state.question, label, rows, writer)
+        extra = []
+        if not limit and not exact_rate:  # «各地…多少»: regions whose figure the facts missed, from their sentences
+            covered = {scope[f.doc_id].region for f in rows}
+            extra = compose.evidence_rows(state.evidence, covered, writer, state.terms, scope)
+        text = compose.facts_answer(state.question, label, rows, writer, extra)
     if text:
         state.table = writer.table
         state.answer_type = kind

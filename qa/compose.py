@@ -131,7 +131,7 @@ class FactWriter:
         return f"{self.where(f)}{prefix}:{end_sentence(text).rstrip('。')}{self.cite(f)}。"
 
 
-def facts_answer(question: str, label: str, facts: list[Fact], w: FactWriter) -> str | None:
+def facts_answer(question: str, label: str, facts: list[Fact], w: FactWriter, extra: list[str] | None = None) -> str | None:
     """«哪些地区…» and «各地…分别»: one line per report; with a bar (达到100%), who clears it and who does not."""
     if not facts:
         return None
@@ -155,6 +155,7 @@ def facts_answer(question: str, label: str, facts: list[Fact], w: FactWriter) ->
             out.append("未达到:" + ";".join(f"{w.where(f)}为{f.raw}{w.cite(f)}" for f in misses) + "。")
     else:
         out += [w.line(f) for f in results]
+        out += extra or []
         latest: dict[str, Fact] = {}  # one figure per region for «哪里最…»: its newest report's
         for f in results:
             region = w.docs[f.doc_id].region
@@ -214,6 +215,31 @@ def clause(fact: Fact) -> str:
     return text
 
 
+# A sentence that states a figure and carries this share of the question's content stands in for a region whose
+# figure the facts table did not match (paraphrased indicators). Calibrated on eval/dev.jsonl (各地/compare items).
+EVIDENCE_FIGURE_COVERAGE = 0.4
+_BARE_FIGURE = re.compile(r"\d+(?:\.\d+)?\s*(?:余|多)?\s*(?:万|亿)?\s*(?:%|[件个项人名次家场所批条部支本份篇起户天日倍期]|万元|亿元|个工作日|工作日|小时|学时)")
+
+
+def has_figure(text: str) -> bool:
+    return bool(_BARE_FIGURE.search(re.sub(r"(?:19|20)\d{2}\s*年|〔\d+〕\d+号", "", text)))
+
+
+def evidence_rows(evidence: list[Evidence], covered: set[str], w: "FactWriter", terms, allowed: dict[str, Document]) -> list[str]:
+    """One line per region the facts did not cover: its best sentence that states a figure and is about the question."""
+    lines, seen = [], set(covered)
+    for ev in sorted(evidence, key=lambda e: -e.coverage):
+        region = ev.doc.region
+        if region in seen or ev.doc.doc_id not in allowed or ev.coverage < EVIDENCE_FIGURE_COVERAGE or not has_figure(ev.text):
+            continue
+        seen.add(region)
+        mark = w.cites.cite_evidence(ev)
+        w.table.append(TableRow(region=region, year=ev.doc.year, indicator="", value=None, raw=trim(ev.text, terms, keep_figures=True)[:60],
+                                unit="", status="result", n=int(mark.strip("[]")), kind=ev.doc.kind))
+        lines.append(f"{where(ev.doc)}:{end_sentence(trim(ev.text, terms, keep_figures=True)).rstrip('。')}{mark}。")
+    return lines
+
+
 def compare_answer(info: QueryInfo, facts: list[Fact], evidence: list[Evidence], w: FactWriter, terms) -> str | None:
     """Side by side, one line per region, with the figures' years; then which is higher when both have one."""
     lines, values = [], []
@@ -228,7 +254,9 @@ def compare_answer(info: QueryInfo, facts: list[Fact], evidence: list[Evidence],
             lines.append(w.line(fact))
             values.append((docs[fact.doc_id].region, fact, w.cite(fact)))
             continue
-        evs = [e for e in evidence if e.doc.doc_id in exact] if not facts else []  # with facts, a sentence without one is no answer
+        evs = [e for e in evidence if e.doc.doc_id in exact]
+        if facts:  # the other side has a figure: only a sentence with a figure about the question answers for this one
+            evs = [e for e in evs if e.coverage >= EVIDENCE_FIGURE_COVERAGE and has_figure(e.text)]
         if facts and not evs:
             lines.append(f"文档中没有找到{region.name}的该项数据。")
         elif evs:
