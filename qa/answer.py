@@ -47,6 +47,7 @@ class State:
     hits: list[Hit] = field(default_factory=list)
     evidence: list[Evidence] = field(default_factory=list)
     terms: dict[str, float] = field(default_factory=dict)
+    known_terms: dict[str, float] = field(default_factory=dict)
     indicator: str | None = None
     facts: list[Fact] = field(default_factory=list)
     table: list[TableRow] = field(default_factory=list)
@@ -159,6 +160,13 @@ def make_steps(index: Index):
     def gather(state: State) -> State:
         lexical = index.lexical()
         state.terms = content_terms(state.question, state.info, lexical)
+        # The question's words some report uses: a word no report has («规模», «给出») cannot tell one region's
+        # sentence from another's, so it ranks nothing among the regions of an answer across reports (it still
+        # counts, in full, for whether the question is answerable at all).
+        state.known_terms = {t: w for t, w in state.terms.items() if t in lexical.idf} or state.terms
+        if state.info.measure or state.info.qtype == "number":
+            # «具体比率», «规模», «数量»: the measure the plan asks for (a figure of that kind), not a word to find
+            state.known_terms = {t: w for t, w in state.known_terms.items() if not _MEASURE_NOUN.fullmatch(t)} or state.known_terms
         state.evidence = select(state.hits, state.question, state.info, lexical, limit=12)
         return state
 
@@ -193,14 +201,12 @@ def make_steps(index: Index):
         fallback = False
         if state.draft is not None:
             text, report = verify(state.draft, state.cites.items)
-            lost = lost_content(state.extractive_text or state.text, text)
+            lost = lost_content(state.extractive_text or state.text, text, state.info)
             if text.strip() and not report.removed and not lost:
                 state.text = text
             else:
                 fallback = True  # the LLM's answer did not hold up, or dropped what the evidence says: answer from the evidence
                 llm_report = report.to_dict()
-                if lost:
-                    llm_report["removed"] = llm_report["removed"] + [{"sentence": "", "reason": f"draft drops {x}"} for x in lost[:5]]
         text, report = verify(state.text, state.cites.items)
         before = {c.n: (c.chunk_id, c.start) for c in state.cites.items}
         state.text, state.cites.items = renumber(text, state.cites.items)
@@ -212,7 +218,8 @@ def make_steps(index: Index):
             state.verification["llm_draft"] = state.draft
             state.verification["llm_fallback"] = fallback
             if fallback:
-                state.verification["llm_removed"] = llm_report["removed"]
+                state.verification["llm_removed"] = llm_report["removed"]  # sentences the verifier struck
+                state.verification["llm_lost"] = lost  # what the draft left out of the evidence-built answer
         if not state.text.strip():
             state.refused, state.text = True, "文档中没有找到能回答该问题的内容。"
         elif state.info:
@@ -236,6 +243,9 @@ def note_missing_regions(text: str, info) -> str:
     if not (info.unknown_regions and info.regions):
         return text
     return f"{text.rstrip()}\n文档中没有找到关于{'、'.join(info.unknown_regions)}的报告。"
+
+
+_MEASURE_NOUN = re.compile(r"(?:具体)?(?:比率|比例|占比|数量|数字|数据|数额|金额|规模|指标|多少|幅度|程度)")
 
 
 def refusal_reason(state: State) -> str | None:
@@ -322,7 +332,16 @@ def extractive(state: State) -> str:
     best = state.evidence[0].coverage
     floor = MIN_COVERAGE if info.qtype == "list" else max(MIN_COVERAGE, 0.75 * best)
     pool = state.accepted or [e for e in state.evidence if e.coverage >= floor and _year_ok(e, info)] or state.evidence[:1]
+    if (info.answer_type == "which" or info.each) and not info.regions and not state.accepted:
+        # across reports: every region whose sentence carries the question's known words (see gather)
+        known = {e.key: coverage(e.text, state.known_terms, e.chunk.section) for e in state.evidence}
+        floor = MIN_COVERAGE  # each region on its own: not relative to the best-worded region's sentence
+        pool = [e for e in state.evidence if known[e.key] >= floor and _year_ok(e, info)] or pool
     limit = {"list": 5, "which": 6}.get(info.qtype, 2)
+    if (info.answer_type == "which" or info.each) and not info.regions:
+        limit = 6  # «各地…多少»: a line for every region, whatever the question's grammar looked like
+        if info.measure or info.qtype == "number":  # …and for each region the sentence that states a figure
+            pool = [e for e in pool if _has_figure(e.text, state.indicator)] or pool
     lines = []
     if info.regions and info.qtype not in ("which", "compare"):
         # A region's own report answers for the region; a child's (a city's district) only when the region's says
@@ -392,7 +411,7 @@ def facts_first(state: State, docs: dict[str, Document], index: Index) -> str | 
         extra = []
         if not limit and not exact_rate:  # «各地…多少»: regions whose figure the facts missed, from their sentences
             covered = {scope[f.doc_id].region for f in rows}
-            extra = compose.evidence_rows(state.evidence, covered, writer, state.terms, scope)
+            extra = compose.evidence_rows(state.evidence, covered, writer, state.known_terms or state.terms, scope)
         text = compose.facts_answer(state.question, label, rows, writer, extra)
     if text:
         state.table = writer.table
@@ -636,16 +655,44 @@ def dedupe_lines(text: str) -> str:
     return "\n".join(out)
 
 
-def lost_content(extractive_text: str, draft: str) -> list[str]:
-    """What an LLM draft drops of the evidence-built answer: figures, regions, years, 是/不是, list items.
+_MEASURE_UNIT = {  # what follows (or precedes) a figure of each asked kind
+    "rate": re.compile(r"^\s*[%‰]"),
+    "change": re.compile(r"^\s*(?:[%‰]|个百分点)"),
+    "money": re.compile(r"^\s*(?:余|多)?(?:万|亿)?元"),
+    "duration": re.compile(r"^\s*(?:余|多)?(?:个)?(?:工作日|日|天|小时|分钟|个月|年)"),
+    "rank": re.compile(r"^\s*(?:名|位)"),
+}
+
+
+def asked_figures(text: str, info: QueryInfo | None) -> list[str]:
+    """The figures of `text` that answer what was asked: of the asked kind (rate → N%, 多少件 → N件) when the
+    question names one and the text has such figures, else every figure (context figures in a quoted sentence,
+    such as the case counts beside a success rate, are the evidence's, not the answer's)."""
+    from .verify import _NUMBER
+
+    plain = re.sub(r"(?m)^\s*\d{1,2}\.(?!\d)", " ", MARKER.sub(" ", text))  # «1. …» numbers a line; not a figure
+    every = [m.group(0) for m in _NUMBER.finditer(plain)]
+    if not info or (not info.measure and not info.unit) or info.answer_type in ("which", "compare", "trend", "list", "section"):
+        return list(dict.fromkeys(every))
+    pattern = _MEASURE_UNIT.get(info.measure or "") or (re.compile(r"^\s*(?:余|多)?" + re.escape(info.unit)) if info.unit else None)
+    if pattern is None:
+        return list(dict.fromkeys(every))
+    asked = [m.group(0) for m in _NUMBER.finditer(plain)
+             if pattern.match(plain[m.end():m.end() + 6]) or (info.measure == "rank" and plain[max(0, m.start() - 1):m.start()] == "第")]
+    return list(dict.fromkeys(asked or every))
+
+
+def lost_content(extractive_text: str, draft: str, info: QueryInfo | None = None) -> list[str]:
+    """What an LLM draft drops of the evidence-built answer: the asked figures, regions, 是/不是, list items, goal marks.
 
     A draft is used only when this is empty: an LLM may phrase, never lose (measured on 80 seed questions with a
     1.5B model: surviving drafts dropped figures, list items and region · year labels)."""
     from .gazetteer import gazetteer
-    from .verify import MARKER, numbers_in
+    from .verify import MARKER
 
     plain = MARKER.sub("", draft)
-    lost = [f"figure {n}" for n in dict.fromkeys(numbers_in(extractive_text)) if n not in plain]
+    lost = [f"figure {n}" for n in asked_figures(extractive_text, info) if n not in plain]
+    lost += [f"year {y}" for y in dict.fromkeys(re.findall(r"(?<!\d)(?:19|20)\d{2}(?=年)", extractive_text)) if y not in plain]
     for alias, _ in gazetteer().mentions(MARKER.sub("", extractive_text)):
         if len(alias) >= 2 and alias not in plain:
             lost.append(f"region {alias}")

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from .chunking import sentences
-from .evidence import Evidence, trim
+from .evidence import Evidence, coverage, trim
 from .models import KIND_LABELS, Chunk, Citation, Document, Fact, TableRow
 from .query import QueryInfo, doc_region
 
@@ -52,6 +52,12 @@ def where(doc: Document) -> str:
     return f"{name}({doc.year}年{KIND_LABELS.get(doc.kind, doc.kind)})"
 
 
+def inner_marks(text: str, mark: str) -> str:
+    """A quote of two sentences («…平台改造升级。该平台入选…») cites its source after each: every sentence of an
+    answer carries its own citation (the verifier checks them one by one)."""
+    return re.sub(r"(?<=[。！？])(?=[^\s\[”])", lambda _: mark, text)
+
+
 def end_sentence(text: str) -> str:
     text = text.rstrip("，,；;：: ")
     return text if text.endswith(("。", "！", "？", "”")) else text
@@ -67,7 +73,8 @@ def sentences_answer(evidence: list[Evidence], terms: dict[str, float], cites: C
         evs.sort(key=lambda e: e.start)
         line = where(evs[0].doc) + ":"
         for ev in evs:
-            line += end_sentence(trim(ev.text, terms, keep_figures=keep_figures)) + cites.cite_evidence(ev)  # every sentence carries its source
+            mark = cites.cite_evidence(ev)
+            line += inner_marks(end_sentence(trim(ev.text, terms, keep_figures=keep_figures)), mark) + mark  # every sentence carries its source
         lines.append(line)
     return "\n".join(lines)
 
@@ -228,16 +235,20 @@ def has_figure(text: str) -> bool:
 def evidence_rows(evidence: list[Evidence], covered: set[str], w: "FactWriter", terms, allowed: dict[str, Document]) -> list[str]:
     """One line per region the facts did not cover: its best sentence that states a figure and is about the question."""
     lines, seen = [], set(covered)
-    for ev in sorted(evidence, key=lambda e: -e.coverage):
+    known = {ev.key: coverage(ev.text, terms, ev.chunk.section) for ev in evidence}  # with the words some report uses
+    for ev in sorted(evidence, key=lambda e: -known[e.key]):
         region = ev.doc.region
-        if region in seen or ev.doc.doc_id not in allowed or ev.coverage < EVIDENCE_FIGURE_COVERAGE or not has_figure(ev.text):
+        if region in seen or ev.doc.doc_id not in allowed or known[ev.key] < EVIDENCE_FIGURE_COVERAGE or not has_figure(ev.text):
             continue
         seen.add(region)
         mark = w.cites.cite_evidence(ev)
         w.table.append(TableRow(region=region, year=ev.doc.year, indicator="", value=None, raw=trim(ev.text, terms, keep_figures=True)[:60],
                                 unit="", status="result", n=int(mark.strip("[]")), kind=ev.doc.kind))
-        lines.append(f"{where(ev.doc)}:{end_sentence(trim(ev.text, terms, keep_figures=True)).rstrip('。')}{mark}。")
+        lines.append(f"{where(ev.doc)}:{inner_marks(end_sentence(trim(ev.text, terms, keep_figures=True)), mark).rstrip('。')}{mark}。")
     return lines
+
+
+_ASKS_MORE = re.compile(r"更(?:高|低|多|少|大|小|快|慢|长|短)|谁.{0,6}(?:高|低|多|少)|哪(?:边|个|里).{0,12}(?:高|低|多|少)|多少")
 
 
 def compare_answer(info: QueryInfo, facts: list[Fact], evidence: list[Evidence], w: FactWriter, terms) -> str | None:
@@ -255,13 +266,19 @@ def compare_answer(info: QueryInfo, facts: list[Fact], evidence: list[Evidence],
             values.append((docs[fact.doc_id].region, fact, w.cite(fact)))
             continue
         evs = [e for e in evidence if e.doc.doc_id in exact]
-        if facts:  # the other side has a figure: only a sentence with a figure about the question answers for this one
-            evs = [e for e in evs if e.coverage >= EVIDENCE_FIGURE_COVERAGE and has_figure(e.text)]
+        figured = [e for e in evs if e.coverage >= EVIDENCE_FIGURE_COVERAGE and has_figure(e.text)]
+        if info.answer_type == "compare" and "率" in info.question:
+            figured.sort(key=lambda e: "%" not in e.text)  # a rate is compared by a rate, not by its counts
+        if facts or (figured and _ASKS_MORE.search(info.question)):
+            # the other side has a figure, or the question asks which is more: a sentence with a figure about the
+            # question answers for this side, not the best-worded one without any
+            evs = figured
         if facts and not evs:
             lines.append(f"文档中没有找到{region.name}的该项数据。")
         elif evs:
             ev = evs[0]
-            lines.append(f"{where(ev.doc)}:{end_sentence(trim(ev.text, terms))}{w.cites.cite_evidence(ev)}。")
+            mark = w.cites.cite_evidence(ev)
+            lines.append(f"{where(ev.doc)}:{inner_marks(end_sentence(trim(ev.text, terms)), mark)}{mark}。")
         else:
             lines.append(f"文档中没有找到{region.name}的相关内容。")
     if len(values) >= 2 and len({v[1].unit for v in values}) == 1:

@@ -39,6 +39,14 @@ class Evidence:
 _FUNCTION_POS = set("tmrdupcyeoqf")
 
 
+# How a question asks, never what it asks about: «哪些地方», «哪个部门», «哪边», «起来» (联动起来). jieba keeps
+# «哪些地方» as one word that no report contains, so it weighed most of all and refused answerable questions.
+_ASKING = re.compile(
+    r"哪(?:些|个|里|儿|边|家|一|几)?(?:地方|地区|地市|城市|区县|县区|盟市|旗县|报告|文件|文章|单位|部门|机关|年度?|方面|个)?"
+    r"|(?<=[\u4e00-\u9fff])(?:起来|下来|出来)|分别是?|各是|都是"
+)
+
+
 def _content_words(text: str) -> set[str]:
     import jieba.posseg
 
@@ -59,6 +67,7 @@ def content_terms(question: str, info: QueryInfo, lexical: LexicalIndex) -> dict
     for alias, _ in gazetteer().mentions(question):
         text = text.replace(alias, " ")
     text = _YEAR.sub(" ", text)
+    text = _ASKING.sub(" ", text)
     content = _content_words(text)
     terms = {}
     for tok in tokenize(text):
@@ -91,16 +100,23 @@ def coverage(text: str, terms: dict[str, float], context: str = "") -> float:
     return sum(w * max(_credit(t, text), 0.6 * _credit(t, context)) for t, w in terms.items()) / total
 
 
+_ANAPHOR = re.compile(r"^(?:该|此|上述|这一?)(?:平台|项目|系统|做法|经验|机制|制度|案例|模式|办法|成果|工作|举措|措施|中心|品牌|项|个|些|次)")
+
+
 def select(hits: list[Hit], question: str, info: QueryInfo, lexical: LexicalIndex, limit: int = 6) -> list[Evidence]:
     """Sentences from the hits, best first, one per place in the source."""
     terms = content_terms(question, info, lexical)
     top = max((h.score for h in hits), default=1.0) or 1.0
     found: dict[tuple[str, int], Evidence] = {}
     for hit in hits:
-        for s, e in sentences(hit.chunk.text):
+        spans = sentences(hit.chunk.text)
+        for i, (s, e) in enumerate(spans):
             text = hit.chunk.text[s:e].strip()
             if len(text) < 6:
                 continue
+            if i and _ANAPHOR.match(text):  # «该平台入选…» names its subject in the sentence before: quote both
+                s = spans[i - 1][0]
+                text = hit.chunk.text[s:e].strip()
             start = hit.chunk.start + s + (len(hit.chunk.text[s:e]) - len(hit.chunk.text[s:e].lstrip()))
             cov = coverage(text, terms, hit.chunk.section)
             score = 0.7 * cov + 0.3 * (hit.score / top)
