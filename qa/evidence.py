@@ -42,7 +42,8 @@ _FUNCTION_POS = set("tmrdupcyeoqf")
 # How a question asks, never what it asks about: «哪些地方», «哪个部门», «哪边», «起来» (联动起来). jieba keeps
 # «哪些地方» as one word that no report contains, so it weighed most of all and refused answerable questions.
 _ASKING = re.compile(
-    r"哪(?:些|个|里|儿|边|家|一|几)?(?:地方|地区|地市|城市|区县|县区|盟市|旗县|报告|文件|文章|单位|部门|机关|年度?|方面|个)?"
+    r"哪(?:些|个|里|儿|边|家|一|几)?个?(?:地方|地区|地市|城市|区县|县区|县市区|县级市|地级市|盟市|旗县|旗区|乡镇|街道|"
+    r"报告|文件|文章|单位|部门|机关|年度?|方面)?"
     r"|(?<=[\u4e00-\u9fff])(?:起来|下来|出来)|分别是?|各是|都是"
 )
 
@@ -64,7 +65,9 @@ def _content_words(text: str) -> set[str]:
 def content_terms(question: str, info: QueryInfo, lexical: LexicalIndex) -> dict[str, float]:
     """The question's content words with IDF weights: region names and years are left to the filters."""
     text = question
-    for alias, _ in gazetteer().mentions(question):
+    from .query import region_mentions
+
+    for alias, _ in region_mentions(question):  # whole words: 示范县 keeps its 范县
         text = text.replace(alias, " ")
     text = _YEAR.sub(" ", text)
     text = _ASKING.sub(" ", text)

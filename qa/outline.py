@@ -190,6 +190,12 @@ _ROLE_IN_TEXT = {
 }
 
 
+# «仍存在一些问题亟待解决:A;B;C。»: the list is everything after the colon, to the end of the sentence.
+_ROLE_COLON = {
+    "problems": re.compile(r"存在[^。:：]{0,12}(?:问题|不足|短板|差距|薄弱环节)[^。:：]{0,8}[:：](?P<list>[^。]{4,400})"),
+}
+
+
 def role_paragraph(text: str, role: str, start: int = 0, end: int | None = None) -> Section | None:
     """The role's items read from the closing paragraphs: the list after 存在 (problems), or the clauses after 将
     (next), each an item with its offsets."""
@@ -200,11 +206,14 @@ def role_paragraph(text: str, role: str, start: int = 0, end: int | None = None)
     paras = [p for p in paragraphs(text) if p.start >= start and p.end <= end and len(p.text) >= 30]
     items: list[Item] = []
     for para in paras[-3:]:
-        m = pattern.search(para.text)
+        m = (_ROLE_COLON.get(role) and _ROLE_COLON[role].search(para.text)) or pattern.search(para.text)
         if not m:
             continue
         pos = m.start("list")
-        for piece in re.split(r"(?<=[、，,；;])", m.group("list")):
+        # A list written with semicolons has its items between them (each may have commas inside); a short
+        # list without any is split at its commas and enumeration commas.
+        cut = r"(?<=[；;])" if re.search(r"[；;]", m.group("list")) else r"(?<=[、，,])"
+        for piece in re.split(cut, m.group("list")):
             clean = piece.strip().rstrip("、，,；;")
             clean = re.sub(r"^(针对这些\S{0,4}[,，]?|继续|要)", "", clean)
             if len(clean) >= 4:
