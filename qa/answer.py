@@ -319,7 +319,9 @@ def _has_figure(text: str, indicator: str | None) -> bool:
 
 
 def _year_ok(ev: Evidence, info: QueryInfo) -> bool:
-    return not info.years or ev.doc.year in info.years or any(str(y) in ev.text for y in info.years)
+    """The asked year is the report's, or named in the sentence or the passage around it («召开2023年度述法会议,
+    …全市272家单位…进行述法» in a 2024 report)."""
+    return not info.years or ev.doc.year in info.years or any(str(y) in ev.text or str(y) in ev.chunk.text for y in info.years)
 
 
 def extractive(state: State) -> str:
