@@ -1,0 +1,76 @@
+"""Fast unit tests of answer-stage mechanisms on hand-written text (no index, no model).
+
+The texts are written for these tests in the genre's shapes; none is taken from the seeds or the gold set.
+"""
+from qa import outline
+from qa.answer import asked_figures, lost_content
+from qa.compose import inner_marks
+from qa.evidence import _ANAPHOR, _ASKING
+from qa.query import QueryInfo
+
+RATE_SENTENCE = "某县(2023年工作报告):全年受理调解案件812件,调解成功806件,调解成功率99.26%。[1]"
+
+
+def test_a_rate_question_needs_the_rate_not_the_counts_beside_it():
+    info = QueryInfo(question="某县调解成功率是多少?", measure="rate", answer_type="number")
+    assert asked_figures(RATE_SENTENCE, info) == ["99.26"]
+    # a draft that keeps the rate, the region and the year loses nothing
+    assert lost_content(RATE_SENTENCE, "某县2023年调解成功率为99.26%[1]。", info) == []
+    # one that drops the rate, or the year, does
+    assert "figure 99.26" in lost_content(RATE_SENTENCE, "某县2023年调解工作成效明显[1]。", info)
+    assert "year 2023" in lost_content(RATE_SENTENCE, "某县调解成功率为99.26%[1]。", info)
+
+
+def test_a_count_question_in_jian_needs_the_counts_and_without_a_measure_every_figure():
+    info = QueryInfo(question="某县受理了多少件调解案件?", measure="count", unit="件", answer_type="number")
+    assert asked_figures(RATE_SENTENCE, info) == ["812", "806"]
+    assert asked_figures(RATE_SENTENCE, None) == ["2023", "812", "806", "99.26"]
+    # an aggregation answer keeps every figure, whatever was asked
+    which = QueryInfo(question="哪些地区调解成功率超过99%?", measure="rate", answer_type="which")
+    assert "812" in asked_figures(RATE_SENTENCE, which)
+
+
+def test_list_numbers_are_layout_not_figures():
+    text = "某区(2022年工作报告):\n1. 完善制度[1]\n2. 培训执法人员300人次[1]"
+    assert asked_figures(text, None) == ["2022", "300"]
+
+
+def test_a_two_sentence_quote_cites_each_sentence():
+    assert inner_marks("完成某平台升级。该平台入选省级案例。", "[2]") == "完成某平台升级。[2]该平台入选省级案例。"
+    assert inner_marks("一句话。", "[1]") == "一句话。"
+
+
+def test_an_anaphor_opens_a_sentence_that_needs_the_one_before():
+    assert _ANAPHOR.match("该平台入选全省典型案例")
+    assert _ANAPHOR.match("此项做法被全省推广")
+    assert not _ANAPHOR.match("该县全年办理复议案件12件")  # «该县» names a region: the sentence stands alone
+
+
+def test_how_a_question_asks_is_not_what_it_asks_about():
+    strip = lambda q: _ASKING.sub(" ", q).split()
+    assert strip("哪些地方建立了行政执法监督与热线联动机制") == ["建立了行政执法监督与热线联动机制"]
+    assert strip("哪几个县级市入选了示范县") == ["入选了示范县"]
+    assert strip("哪个部门牵头负责") == ["牵头负责"]
+    assert "联动" in "".join(strip("两个部门联动起来了吗"))
+    assert "起来" not in "".join(strip("两个部门联动起来了吗"))
+
+
+def test_a_problems_sentence_with_a_colon_lists_every_item_between_semicolons():
+    text = (
+        "一、主要成效\n全县全年办理行政复议案件86件,纠错率12.8%,较上年有所提升,各项工作稳步推进落实见效。\n"
+        "二、存在的问题\n对照上级要求,我县法治政府建设仍存在一些不足:个别部门负责人履职意识不强,述法流于形式;"
+        "基层执法人员力量薄弱,执法装备保障不足;行政复议宣传不够深入,群众知晓率不高。\n"
+    )
+    section = outline.role_paragraph(text, "problems")
+    assert section is not None
+    heads = [i.head for i in section.items]
+    assert heads == ["个别部门负责人履职意识不强,述法流于形式", "基层执法人员力量薄弱,执法装备保障不足", "行政复议宣传不够深入,群众知晓率不高"]
+    for item in section.items:
+        assert text[item.start:item.end] == item.head
+
+
+def test_a_short_problems_list_without_semicolons_is_split_at_its_commas():
+    text = "三、不足\n回顾一年的工作,我们也清醒地看到还存在法治宣传覆盖面不广、执法队伍素质不高等问题,需要在今后工作中认真加以解决。\n"
+    section = outline.role_paragraph(text, "problems")
+    assert section is not None
+    assert [i.head for i in section.items] == ["法治宣传覆盖面不广", "执法队伍素质不高"]
