@@ -150,7 +150,7 @@ def make_steps(index: Index):
     @_timed("retrieval")
     def retrieve(state: State) -> State:
         info = state.info
-        if info.qtype in ("which", "compare"):
+        if info.qtype in ("which", "compare") or info.answer_type in ("which", "compare") or (info.each and not info.regions):
             state.hits = search(index, state.question, filters=state.filters, per_doc=2, info=info)
         else:
             state.hits = search(index, state.question, k=8, filters=state.filters, info=info)
