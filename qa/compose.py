@@ -389,6 +389,10 @@ def _published(doc: Document, text: str) -> tuple[str, int, str] | None:
 def _issuer(doc: Document, text: str) -> tuple[str, int, str] | None:
     """Who issued it: a page's 发布机构 field, else the signature line above the date, else the title's issuer."""
     lo, hi = max(0, doc.start - 1500), min(len(text), doc.end + 300)
+    # an article's byline («…司法局联合供稿», «来源:…», «撰稿:…») names who wrote it, just after or before its text
+    for found in re.finditer(r"^\s*(?:(?:来源|作者|撰稿|供稿)\s*[:：]\s*([^\n]{2,40}?)|([^\n]{2,40}?(?:联合)?供稿))\s*$", text[doc.start:min(len(text), doc.end + 120)], re.M):
+        value = found.group(1) or found.group(2)
+        return _found(text, doc.start + found.start(), doc.start + found.end(), value.strip())
     if found := re.compile(r"(发布机构|发文机关|发布单位|发文单位|信息来源|来源)\s*[:：]?\s*([\u4e00-\u9fff]{2,20}?)(?=\s|$|发布|日期|时间)", re.M).search(text, lo, hi):
         return _found(text, found.start(), found.end(), found.group(2))
     tail_start = max(doc.start, doc.end - 400)
@@ -424,8 +428,13 @@ def metadata_answer(doc: Document, fields: list[str], text: str, chunks: list[Ch
             lines.append(f"这是{doc.region}{doc.year}年的{label}:{quote}{mark}。")
         elif name == "published" and value:
             lines.append(f"{doc.region}的这份{label}发布于{value}{mark}。")
+        elif name == "department" and value and value.endswith("供稿"):
+            lines.append(f"{doc.region}的这篇{label}由{value}{mark}。")
         elif name == "department" and value:
-            lines.append(f"{doc.region}的这份{label}由{value}发布{mark}。")
+            line = f"{doc.region}的这份{label}由{value}发布{mark}"
+            if "published" not in fields and (when := _published(doc, text)) and when[2]:  # who, and when, as a page shows them
+                line += f",发布日期{when[2]}{_cite_line(doc, chunks[0], when[0], when[1], cites)}"
+            lines.append(line + "。")
         else:
             lines.append(f"{doc.region}的{label}:{quote}{mark}。")
     return "\n".join(dict.fromkeys(lines)) or None

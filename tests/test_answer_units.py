@@ -74,3 +74,16 @@ def test_a_short_problems_list_without_semicolons_is_split_at_its_commas():
     section = outline.role_paragraph(text, "problems")
     assert section is not None
     assert [i.head for i in section.items] == ["法治宣传覆盖面不广", "执法队伍素质不高"]
+
+
+def test_an_articles_byline_names_who_wrote_it():
+    from qa.compose import _issuer
+    from qa.models import Document
+
+    text = "某县推进法治政府建设纪实\n近年来,某县坚持依法行政,全面推进法治政府建设,取得明显成效。\n省司法厅法治督察处 某县司法局联合供稿\n下一篇文章\n"
+    end = text.index("\n省司法厅")
+    doc = Document(doc_id="d1", source="x.txt", ord=0, title="某县推进法治政府建设纪实", region="某县", province="", city="",
+                   district="", level="县区级", year=2023, kind="article", published=None, start=0, end=end)
+    quote, start, value = _issuer(doc, text)
+    assert value == "省司法厅法治督察处 某县司法局联合供稿"
+    assert text[start:start + len(quote)] == quote
