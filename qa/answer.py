@@ -624,11 +624,21 @@ def _word_premise(state: State, scope: dict[str, Document]) -> str | None:
         clause = _clause_with(ev.text, terms)
         if re.search(opposite, clause) and not re.search(same, clause):
             state.verdict = "no"
-            return f"不是,{compose.where(ev.doc)}:{compose.end_sentence(clause)}{state.cites.cite_evidence(ev)}。"
+            return f"不是,{compose.where(ev.doc)}:{compose.end_sentence(clause)}{state.cites.cite_evidence(ev)}。" + _figures_behind(state, ev)
         if re.search(same, clause) and not re.search(opposite, clause):
             state.verdict = "yes"
-            return f"是的,{compose.where(ev.doc)}:{compose.end_sentence(clause)}{state.cites.cite_evidence(ev)}。"
+            return f"是的,{compose.where(ev.doc)}:{compose.end_sentence(clause)}{state.cites.cite_evidence(ev)}。" + _figures_behind(state, ev)
     return None
+
+
+def _figures_behind(state: State, ev: Evidence, most: int = 2) -> str:
+    """A judgement read from a heading or a figure-less clause («行政应诉败诉率较高») is followed by the same report's
+    sentences that give its figures, when the evidence has them."""
+    if _has_figure(ev.text, None):
+        return ""
+    more = [e for e in state.evidence if e is not ev and e.doc.doc_id == ev.doc.doc_id and e.coverage >= TYPED_COVERAGE
+            and _has_figure(e.text, None) and _year_ok(e, state.info)][:most]
+    return "".join(f"\n{compose.end_sentence(e.text)}{state.cites.cite_evidence(e)}" for e in sorted(more, key=lambda e: e.start))
 
 
 def _clause_with(text: str, terms: dict[str, float]) -> str:
