@@ -324,7 +324,10 @@ def section_answer(doc: Document, section, chunks: list[Chunk], cites: Citations
             text, quote = item.head, (item.head, chunk.start + pos, chunk.start + pos + len(item.head))
             # Figures the item states after its head (one; up to three when the section is that one paragraph),
             # from the passages the item spans, each cited to its own passage.
-            wanted = 3 if len(section.items) == 1 else (0 if _FIGURE.search(item.head) else 1)
+            # A section that is one paragraph is its sentences: every one of them (up to four) is an item of what
+            # was done, figure or not («首次将述法范围拓展到…»).
+            whole = len(section.items) == 1
+            wanted = 4 if whole else (0 if _FIGURE.search(item.head) else 1)
             extra: list[tuple[str, Chunk]] = []
             after = chunk.start + pos + len(item.head)
             seen_at: set[int] = set()
@@ -339,7 +342,7 @@ def section_answer(doc: Document, section, chunks: list[Chunk], cites: Citations
                         continue
                     seen_at.add(at)
                     more = c.text[s:e].strip()
-                    if _FIGURE.search(re.sub(r"(?:19|20)\d{2}\s*[年\-—–]|(?:19|20)\d{2}(?=\))|〔\d+〕\d+号", "", more)) and len(more) <= 90:
+                    if (whole or _FIGURE.search(re.sub(r"(?:19|20)\d{2}\s*[年\-—–]|(?:19|20)\d{2}(?=\))|〔\d+〕\d+号", "", more))) and len(more) <= 90:
                         extra.append((more.rstrip("。"), c))
         elif item.head.rstrip("。") in chunk.section:  # a heading alone on its line: the passage's label names it
             text, quote = item.head, (chunk.text[:60], chunk.start, chunk.start + min(60, len(chunk.text)))
