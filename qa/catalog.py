@@ -89,7 +89,7 @@ class Catalog:
                 self._migrate()
             except sqlite3.DatabaseError as exc:
                 raise CatalogError(f"索引目录已损坏: {target} ({exc}). 运行 `qa rebuild` 从 seeds/ 和保存的上传原件重建 (旧文件移到 broken-*/,不会删除)。 Run `qa rebuild`.") from exc
-        else:
+        elif not self._pg_schema_current():
             # Several replicas may start at once: the schema is created by one of them at a time.
             self._db.begin_write()
             try:
@@ -102,6 +102,13 @@ class Catalog:
         self._lock = threading.RLock()
         self._local = threading.local()  # per thread: a read connection holding a snapshot (see snapshot())
         self._documents: tuple[int, list[Document]] | None = None  # (catalogue version, documents)
+
+    def _pg_schema_current(self) -> bool:
+        """Every table and column already there: a replica starting up then takes no table lock (an ALTER TABLE
+        would wait for, and hold up, the other replicas' readers)."""
+        have = {table: self._db.columns(table) for table in ("files", "documents", "chunks", "facts", "meta", "corrections")}
+        return all(have.values()) and "seq" in have["chunks"] and all(
+            name in have[table] for table, columns in _ADDED_COLUMNS.items() for name, _ in columns)
 
     def _migrate(self) -> None:
         for table, columns in _ADDED_COLUMNS.items():

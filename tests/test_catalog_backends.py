@@ -249,3 +249,40 @@ def test_a_process_killed_inside_a_catalogue_transaction_leaves_no_half_document
     assert catalog.chunks(doc_id="b.txt#0") == [] and catalog.file_text("b.txt") is None
     reopened.replace_source(*make_source("b.txt", "克拉玛依市", 2024, 55.5, pieces=3))  # the write lock was released
     assert catalog.stats()["documents"] == 4 and catalog.version() == before[0]["version"] + 1
+
+
+def test_the_api_answers_503_while_the_database_is_down_and_recovers(make_settings, copy_seeds, embed_cache, tmp_path):
+    """Over real HTTP: a replica whose PostgreSQL goes away answers a JSON 503 (not a 500), and serves again when
+    the server is back, without a restart."""
+    import httpx
+
+    from qa.index import Index
+    from qa.ingest import ingest_paths
+    from qa.web import ServerThread, create_app
+    from tests.pgserver import start_or_skip
+
+    server = start_or_skip()  # a server of its own: this test stops it
+    try:
+        url = server.new_database()
+        settings = make_settings(database_url=url, rate_limit=0)
+        index = Index(settings)
+        ingest_paths(index, [copy_seeds("000")])
+        question = {"question": "克拉玛依市调解成功率是多少?"}
+        with ServerThread(create_app(settings, index, with_ui=False)) as srv, httpx.Client(base_url=srv.url, timeout=120) as c:
+            ok = c.post("/api/ask", json=question)
+            assert ok.status_code == 200 and "99.89%" in ok.json()["answer"]
+            server.pause()
+            for path in ("/api/ask", "/api/documents", "/healthz"):
+                down = c.post(path, json=question) if path == "/api/ask" else c.get(path)
+                assert down.status_code == 503, (path, down.status_code, down.text)
+                body = down.json()
+                assert body["error"] == "index_unavailable" and "目录数据库不可用" in body["message"], body
+                assert "Traceback" not in down.text
+            down = c.post("/api/feedback", json={"rating": 1, "question": "q", "answer": "a"})
+            assert down.status_code == 503 and down.json()["error"] == "index_unavailable"
+            server.resume()
+            again = c.post("/api/ask", json=question)
+            assert again.status_code == 200 and "99.89%" in again.json()["answer"]
+            assert c.get("/api/documents").status_code == 200
+    finally:
+        server.stop()
