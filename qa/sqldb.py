@@ -201,6 +201,16 @@ def postgres_ddl(ddl: str) -> str:
     return ddl
 
 
+def integrity_errors() -> tuple:
+    """A unique or foreign-key violation on either backend (e.g. a chunk id another file already holds)."""
+    try:
+        import psycopg
+
+        return (sqlite3.IntegrityError, psycopg.errors.IntegrityError)
+    except ImportError:
+        return (sqlite3.IntegrityError,)
+
+
 def open_database(target: Path | str, *, timeout: float = 60, read_only: bool = False) -> Database:
     if is_url(target):
         return PostgresDatabase(str(target), timeout=timeout, read_only=read_only)
