@@ -111,11 +111,22 @@ def _size_mb(*paths: Path) -> float:
     return round(total / 2**20, 2)
 
 
+def _database_mb(url: str) -> float:
+    """The size of a PostgreSQL catalogue database."""
+    from qa.sqldb import open_database
+
+    db = open_database(url)
+    try:
+        return round(db.fetchall("SELECT pg_database_size(current_database())")[0][0] / 2**20, 2)
+    finally:
+        db.close()
+
+
 def disk_usage(settings: Settings) -> dict[str, float]:
     """Each part of the index on disk (SQLite files with their -wal/-shm)."""
     with_wal = lambda p: [p, p.with_name(p.name + "-wal"), p.with_name(p.name + "-shm")]  # noqa: E731
     parts = {
-        "catalog": _size_mb(*with_wal(settings.catalog_path)),
+        "catalog": _database_mb(settings.database_url) if settings.database_url else _size_mb(*with_wal(settings.catalog_path)),
         "bm25": _size_mb(settings.lexical_dir),
         "chroma": _size_mb(settings.chroma_dir),
         "embed_cache": _size_mb(*with_wal(settings.embed_cache_path)),
@@ -273,6 +284,7 @@ class Options:
     probes: int = 50
     rounds: int = 3
     workdir: Path | None = None
+    database_url: str | None = None  # an empty PostgreSQL database for the catalogue (one scale per database); None: SQLite
 
 
 def run_scale(scale: int, opts: Options) -> ScaleRun:
@@ -285,7 +297,9 @@ def run_scale(scale: int, opts: Options) -> ScaleRun:
         manifest = generate(tmp / "corpus", n)
         generate_s = time.perf_counter() - t
         write_manifest(manifest, tmp / "manifest.jsonl")
-        env = {k: v for k, v in os.environ.items() if k not in ("QA_CHROMA_URL", "QA_EMBED_CACHE")}
+        env = {k: v for k, v in os.environ.items() if k not in ("QA_CHROMA_URL", "QA_EMBED_CACHE", "QA_DATABASE_URL")}
+        if opts.database_url:
+            env["QA_DATABASE_URL"] = opts.database_url
         env["QA_DATA_DIR"] = str(tmp / "data")
         env["QA_EMBED_CACHE"] = str(opts.embed_cache or tmp / "data" / "embed_cache.sqlite")
         if opts.embed_model:
@@ -295,7 +309,7 @@ def run_scale(scale: int, opts: Options) -> ScaleRun:
         raw = _subprocess(["search", str(tmp / "manifest.jsonl"), str(opts.probes), str(opts.rounds)], env)
         raw["latency"] = {k: Latency(**v) for k, v in raw["latency"].items()}
         search = SearchFigures(**raw)
-        settings = Settings(data_dir=tmp / "data", embed_cache=Path(env["QA_EMBED_CACHE"]))
+        settings = Settings(data_dir=tmp / "data", embed_cache=Path(env["QA_EMBED_CACHE"]), database_url=opts.database_url)
         disk = disk_usage(settings)
         if opts.embed_cache:
             disk["embed_cache"] = None  # shared with other runs: its size says nothing about this scale

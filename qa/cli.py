@@ -52,6 +52,7 @@ def ingest(
     force: bool = typer.Option(False, help="Re-read files even when unchanged."),
     prune: bool = typer.Option(False, help="Remove indexed files that no longer exist in the given folders."),
     as_json: bool = typer.Option(False, "--json"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars (errors and the summary still print)."),
 ):
     """Index reports (txt, md, html, pdf, docx). Unchanged files are skipped; changed ones replaced."""
     from tqdm import tqdm
@@ -62,9 +63,15 @@ def ingest(
     index = _index()
     paths = paths or [index.settings.seeds_dir]
     files = expand(paths)
-    bar = tqdm(total=None, unit="chunk", desc="embedding", disable=as_json, file=sys.stderr)
-    results = ingest_paths(index, files, force=force, progress=bar.update)
-    bar.close()
+    # Two bars on stderr: files done of all (with the time left), and chunks embedded so far.
+    hide = as_json or quiet
+    files_bar = tqdm(total=len(files), unit="file", desc="files", disable=hide, file=sys.stderr, position=0, dynamic_ncols=True)
+    chunks_bar = tqdm(total=None, unit="chunk", desc="embedded", disable=hide, file=sys.stderr, position=1, leave=False, dynamic_ncols=True)
+    try:
+        results = ingest_paths(index, files, force=force, progress=chunks_bar.update, files_done=files_bar.update)
+    finally:
+        chunks_bar.close()
+        files_bar.close()
     removed = prune_missing(index, paths) if prune else []
     if as_json:
         _print_json({"results": [r.to_dict() for r in results], "removed": removed, "stats": index.catalog.stats()})
@@ -81,6 +88,22 @@ def ingest(
         console.print(index.catalog.stats())
     if any(r.status == "failed" for r in results):
         raise typer.Exit(1)
+
+
+@app.command()
+def status(as_json: bool = typer.Option(False, "--json")):
+    """The index at a glance: counts, catalogue version and backend (SQLite or PostgreSQL), vector store health."""
+    from .sqldb import redact
+
+    index = _index()
+    stats = index.stats()
+    stats["catalog"] = redact(index.settings.database_url) if index.settings.database_url else str(index.settings.catalog_path)
+    stats["catalog_backend"] = index.catalog.dialect
+    stats["vectors"] = index.vector_health(stats["chunks"])
+    if as_json:
+        _print_json(stats)
+    else:
+        console.print(stats)
 
 
 @app.command()
@@ -279,7 +302,13 @@ _register_dev_tools()
 
 
 def main() -> None:
-    app()
+    from .errors import QaError
+
+    try:
+        app()
+    except QaError as exc:  # e.g. the catalogue's database or the Chroma server is down: the message, not a traceback
+        console.print(f"[red]{exc.code}[/]: {exc.message}")
+        raise SystemExit(3) from None
 
 
 if __name__ == "__main__":

@@ -55,3 +55,9 @@ class StorageFull(QaError):
 
 class Unavailable(QaError):
     code, status = "unavailable", 503
+
+
+class IndexUnavailable(QaError, RuntimeError):
+    """A store the index needs cannot be reached (the Chroma server, the catalogue's database server)."""
+
+    code, status = "index_unavailable", 503

@@ -1,4 +1,5 @@
-"""👍/👎 feedback on answers, kept in a local SQLite file with the question, answer and citations.
+"""👍/👎 feedback on answers, kept with the question, answer and citations: in a local SQLite file, or in the
+catalogue's PostgreSQL database when QA_DATABASE_URL is set (replicas then share it).
 
 Export: `python -m qa.feedback export [--format jsonl|csv] [--out FILE]` (or GET /api/feedback with an admin key).
 """
@@ -8,7 +9,6 @@ import argparse
 import csv
 import io
 import json
-import sqlite3
 import sys
 import threading
 from pathlib import Path
@@ -45,23 +45,32 @@ def parse_rating(value) -> int:
 
 
 class FeedbackStore:
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+    """`target`: a SQLite file, or a postgresql:// URL."""
+
+    def __init__(self, target: Path | str):
+        from .sqldb import is_url, open_database, postgres_ddl
+
+        if not is_url(target):
+            target = Path(target)
+            target.parent.mkdir(parents=True, exist_ok=True)
+        self.path = target
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(SCHEMA)
+        self._db = open_database(target, timeout=30)
+        if self._db.kind == "postgres":
+            self._db.begin_write()  # one replica at a time creates the table
+            self._db.script(postgres_ddl(SCHEMA))
+            self._db.commit()
+        else:
+            self._db.script(SCHEMA)
 
     def add(self, rating, question: str, answer: str, citations: list | None = None, comment: str = "",
             backend: str = "", filters: dict | None = None, channel: str = "") -> int:
         row = (parse_rating(rating), (comment or "").strip()[:4000], question or "", answer or "",
                json.dumps(citations or [], ensure_ascii=False), backend or "", json.dumps(filters or {}, ensure_ascii=False), channel)
         with self._lock:
-            cur = self._db.execute(
+            return self._db.insert_returning_id(
                 "INSERT INTO feedback(rating, comment, question, answer, citations, backend, filters, channel) VALUES (?,?,?,?,?,?,?,?)", row
             )
-            return int(cur.lastrowid)
 
     def set_comment(self, feedback_id: int, comment: str) -> None:
         with self._lock:
@@ -69,7 +78,7 @@ class FeedbackStore:
 
     def all(self) -> list[dict]:
         with self._lock:
-            rows = self._db.execute(f"SELECT {', '.join(FIELDS)} FROM feedback ORDER BY id").fetchall()
+            rows = self._db.fetchall(f"SELECT {', '.join(FIELDS)} FROM feedback ORDER BY id")
         out = []
         for r in rows:
             d = dict(zip(FIELDS, r))
@@ -80,7 +89,7 @@ class FeedbackStore:
 
     def count(self) -> dict:
         with self._lock:
-            rows = self._db.execute("SELECT rating, count(*) FROM feedback GROUP BY rating").fetchall()
+            rows = self._db.fetchall("SELECT rating, count(*) FROM feedback GROUP BY rating")
         counts = dict(rows)
         return {"up": counts.get(1, 0), "down": counts.get(-1, 0)}
 
@@ -114,6 +123,11 @@ def feedback_path(settings) -> Path:
     return Path(settings.data_dir) / "feedback.sqlite"
 
 
+def feedback_target(settings) -> Path | str:
+    """Where feedback is kept: the shared database when one is configured, else a SQLite file in data_dir."""
+    return getattr(settings, "database_url", None) or feedback_path(settings)
+
+
 def main(argv: list[str] | None = None) -> int:
     from .settings import Settings
 
@@ -125,8 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     exp.add_argument("--db", type=Path, help="feedback database (default: $QA_DATA_DIR/feedback.sqlite)")
     sub.add_parser("stats", help="count 👍 and 👎")
     args = parser.parse_args(argv)
-    path = getattr(args, "db", None) or feedback_path(Settings())
-    if not path.exists():
+    path = getattr(args, "db", None) or feedback_target(Settings())
+    if isinstance(path, Path) and not path.exists():
         print(f"no feedback yet ({path} does not exist)", file=sys.stderr)
         return 0 if args.cmd == "stats" else 1
     store = FeedbackStore(path)

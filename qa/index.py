@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .catalog import Catalog
-from .errors import QaError
+from .errors import IndexUnavailable, QaError  # noqa: F401 (IndexUnavailable: imported from here too)
 from .embeddings import CachedEmbeddings, get_embeddings
 from .lexical import LexicalIndex, char_bigrams, tokenize
 from .models import Chunk, Document, SourceText
@@ -22,12 +22,6 @@ from .settings import Settings
 
 # Asked for more chunks' similarities than this, the index answers from its in-memory matrix of all vectors.
 MATRIX_ABOVE = 1000
-
-
-class IndexUnavailable(QaError, RuntimeError):
-    """The vector store cannot be reached (e.g. the Chroma server is down)."""
-
-    code, status = "index_unavailable", 503
 
 
 class EmbeddingMismatch(IndexUnavailable):
@@ -62,7 +56,7 @@ class IngestResult:
 class Index:
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.catalog = Catalog(settings.catalog_path)
+        self.catalog = Catalog(settings.database_url or settings.catalog_path)
         self._vectorstore = None
         self._lexical: tuple[LexicalIndex, int] | None = None
         self._lock = threading.RLock()

@@ -133,13 +133,16 @@ def chunking_stale(index: Index) -> bool:
     return index.catalog.meta("chunking") != str(CHUNKING_VERSION) and bool(index.catalog.sources())
 
 
-def ingest_paths(index: Index, paths: list[Path], force: bool = False, progress=None) -> list[IngestResult]:
+def ingest_paths(index: Index, paths: list[Path], force: bool = False, progress=None, files_done=None) -> list[IngestResult]:
     """Index files (unchanged ones are skipped unless force). When the index was chunked by another chunking
     version, every file given is re-read; the index is marked current once every file it holds was re-read, and
-    until then a warning names `qa rebuild` (uploads are not under the paths given)."""
+    until then a warning names `qa rebuild` (uploads are not under the paths given).
+
+    `progress(n)` is called as chunks are embedded, `files_done(n)` as files are finished (written, skipped or
+    failed): a progress bar over the files then shows the time left."""
     stale = chunking_stale(index)
     refresh_facts(index)
-    results = _ingest_paths(index, paths, force or stale, progress)
+    results = _ingest_paths(index, paths, force or stale, progress, files_done)
     if not stale and not index.catalog.meta("chunking"):
         index.catalog.set_meta("chunking", str(CHUNKING_VERSION))  # a new index
     elif stale:
@@ -153,8 +156,9 @@ def ingest_paths(index: Index, paths: list[Path], force: bool = False, progress=
     return results
 
 
-def _ingest_paths(index: Index, paths: list[Path], force: bool = False, progress=None) -> list[IngestResult]:
+def _ingest_paths(index: Index, paths: list[Path], force: bool = False, progress=None, files_done=None) -> list[IngestResult]:
     results: list[IngestResult | None] = []
+    done = files_done or (lambda n: None)
     pending: list[tuple[int, SourceText, list, list[dict]]] = []  # (position in results, file, documents, facts)
     fps: dict[str, str] = {}
     dups: dict[int, list[dict]] = {}
@@ -165,6 +169,7 @@ def _ingest_paths(index: Index, paths: list[Path], force: bool = False, progress
         for (pos, *_), result in zip(pending, written):
             result.duplicates = dups.get(pos, [])
             results[pos] = result
+        done(len(pending))
         pending.clear()
 
     for path in expand(paths):
@@ -173,13 +178,16 @@ def _ingest_paths(index: Index, paths: list[Path], force: bool = False, progress
             src = load_path(path, key)
             if any(p[1].source == src.source for p in pending) or (not force and index.catalog.file_sha(src.source) == src.sha256):
                 results.append(IngestResult(src.source, "unchanged"))  # (a file named twice is read once)
+                done(1)
                 continue
             built = build(src, index, load_overrides(path), seen)
         except LoadError as exc:
             results.append(IngestResult(key, "failed", error=str(exc)))
+            done(1)
             continue
         if not built.docs and built.duplicates:
             results.append(_only_duplicates(index, src, built))
+            done(1)
             continue
         seen.extend((d.doc_id, src.source, built.fingerprints[d.doc_id], d.region, d.year) for d, _ in built.docs)
         fps.update(built.fingerprints)

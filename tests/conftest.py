@@ -26,10 +26,36 @@ def embed_cache(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def pg_server():
+    """A real PostgreSQL server for the session (tests/pgserver.py); skipped with the reason when it cannot start
+    outside CI, failed under CI=true."""
+    from tests.pgserver import start_or_skip
+
+    server = start_or_skip()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def make_settings(tmp_path, embed_cache):
+def catalog_backend(request) -> str:
+    """"sqlite" (the default) or "postgres": tests parametrised with tests.pgserver.both_backends run on both."""
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture
+def database_url(catalog_backend, request) -> str | None:
+    """None on SQLite; on PostgreSQL a new empty database of the session's server, shared by this test's settings."""
+    if catalog_backend == "postgres":
+        return request.getfixturevalue("pg_server").new_database()
+    return None
+
+
+@pytest.fixture
+def make_settings(tmp_path, embed_cache, database_url):
     def make(**overrides) -> Settings:
         data = overrides.pop("data_dir", tmp_path / f"data{len(list(tmp_path.iterdir()))}")
+        overrides.setdefault("database_url", database_url)
         return Settings(data_dir=data, embed_cache=embed_cache, **overrides)
 
     return make

@@ -142,3 +142,33 @@ def test_two_replicas_share_one_index_and_survive_chroma_restarts(make_settings,
         for proc in (a_proc, b_proc):
             proc.terminate()
             proc.wait(timeout=30)
+
+
+@pytest.mark.server
+def test_two_hosts_share_a_postgresql_catalogue_and_a_chroma_server(make_settings, copy_seeds, chroma_server, pg_server, tmp_path):
+    """The README's two-host layout: replicas with data folders of their own (nothing shared on disk), one
+    PostgreSQL database for the catalogue, one Chroma server for the vectors."""
+    from qa.ingest import correct_document
+
+    url, _ = chroma_server
+    database = pg_server.new_database()
+    a = Index(make_settings(data_dir=tmp_path / "host-a", chroma_url=url, database_url=database))
+    b = Index(make_settings(data_dir=tmp_path / "host-b", chroma_url=url, database_url=database))
+    folder = copy_seeds("000")
+    ingest_paths(a, [folder])
+    hit = search(b, "克拉玛依调解成功率", k=1)[0]
+    assert "99.89%" in hit.chunk.text and hit.dense > 0  # b's vectors come from the server, its BM25 from the shared tokens
+
+    copy_seeds("004")
+    ingest_paths(a, [folder])
+    version = b.catalog.version()
+    assert "调解成功率100%" in search(b, "米东区调解成功率", k=1)[0].chunk.text
+    assert (tmp_path / "host-b" / "bm25" / f"v{version}").is_dir()  # b built this version's BM25 in its own folder
+
+    # A correction made on b reaches a's answers; a's delete reaches b.
+    doc = next(d for d in b.catalog.documents() if d.region == "乌鲁木齐市米东区")
+    correct_document(b, doc.doc_id, {"year": 2018})
+    assert next(d for d in a.catalog.documents() if d.region == "乌鲁木齐市米东区").year == 2018
+    assert a.delete_source(doc.source)
+    assert {d.region for d in b.catalog.documents()} == {"克拉玛依市"}
+    assert all(h.doc.region != "乌鲁木齐市米东区" for h in search(b, "米东区调解成功率", k=5))

@@ -61,3 +61,30 @@ def test_ingest_reports_unreadable_files_and_exits_nonzero(seed_settings, tmp_pa
     assert out.returncode == 1
     result = json.loads(out.stdout)["results"][0]
     assert result["status"] == "failed" and "binary" in result["error"]
+
+
+def test_ordinary_commands_print_no_library_warnings(seed_index, seed_settings):
+    for args in (["--help"], ["status", "--json"], ["docs", "--json"], ["ingest", "--help"]):
+        out = qa(seed_settings, *args)
+        assert out.returncode == 0, (args, out.stderr)
+        assert "Warning" not in out.stderr and "warn" not in out.stderr.lower(), (args, out.stderr)
+    status = json.loads(qa(seed_settings, "status", "--json").stdout)
+    assert status["catalog_backend"] == "sqlite" and status["documents"] == 11 and status["vectors"]["consistent"] is True
+
+
+def test_ingest_shows_file_progress_with_time_left_unless_quiet(seed_settings, tmp_path):
+    import shutil
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for path in sorted((PROJECT_ROOT / "seeds").glob("00[04]*.txt")):
+        shutil.copy(path, folder / path.name)
+    env = {**os.environ, "QA_DATA_DIR": str(tmp_path / "data"), "QA_EMBED_CACHE": str(seed_settings.embed_cache_path)}
+    run = lambda *extra: subprocess.run([sys.executable, "-m", "qa.cli", "ingest", str(folder), *extra], capture_output=True,  # noqa: E731
+                                        text=True, env=env, cwd=PROJECT_ROOT, timeout=600)
+    out = run("--force")
+    assert out.returncode == 0, out.stderr
+    assert "files: 100%" in out.stderr and "2/2" in out.stderr and "<" in out.stderr  # count and elapsed<left
+    assert "Warning" not in out.stderr
+    quiet = run("--quiet")
+    assert quiet.returncode == 0 and "files:" not in quiet.stderr and "unchanged" in quiet.stderr

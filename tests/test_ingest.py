@@ -10,6 +10,7 @@ from qa.ingest import ingest_paths, prune
 from qa.loaders import LoadError, load_bytes
 from qa.retrieval import search
 from qa.segment import segment
+from tests.pgserver import both_backends
 
 
 EXPECTED = {
@@ -66,6 +67,7 @@ def test_section_paths_follow_the_outline(seed_index):
     assert chunk.section.endswith("一是全面加强人民调解工作")
 
 
+@both_backends
 def test_reingest_is_idempotent_and_replaces_changed_files(make_settings, copy_seeds):
     folder = copy_seeds("000", "004")
     index = Index(make_settings())
@@ -93,6 +95,7 @@ def test_reingest_is_idempotent_and_replaces_changed_files(make_settings, copy_s
     assert len(index.catalog.sources()) == 1
 
 
+@both_backends
 def test_failure_mid_ingest_leaves_previous_version(make_settings, copy_seeds, monkeypatch):
     folder = copy_seeds("000")
     index = Index(make_settings())
@@ -144,6 +147,7 @@ HTML = """<html><head><title>柳南区2024年法治政府建设工作情况报�
 </body></html>"""
 
 
+@both_backends
 def test_html_page_is_read_without_its_chrome(make_settings, tmp_path):
     path = tmp_path / "liunan.html"
     path.write_text(HTML, encoding="utf-8")
@@ -194,6 +198,7 @@ def test_unreadable_files_fail_clearly_and_lose_nothing(make_settings, copy_seed
         load_bytes(bytes(range(256)) * 40, "x.txt", "x.txt")
 
 
+@both_backends
 def test_corrections_survive_reingest_and_reach_search(make_settings, copy_seeds):
     from qa.ingest import correct_document, delete_document
 
@@ -217,6 +222,7 @@ def test_corrections_survive_reingest_and_reach_search(make_settings, copy_seeds
     assert all(h.doc.region != "兴安盟" for h in search(index, "兴安盟执法人员", k=10))
 
 
+@both_backends
 def test_the_same_report_in_two_files_is_indexed_once(make_settings, copy_seeds):
     folder = copy_seeds("000")
     original = next(folder.iterdir())

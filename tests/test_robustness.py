@@ -20,6 +20,7 @@ from qa.loaders import LoadError, load_bytes
 from qa.query import analyze
 from qa.segment import segment
 from qa.settings import PROJECT_ROOT
+from tests.pgserver import both_backends
 
 CHINESE = st.text(alphabet=st.sampled_from(list("一二三、()（）。，,;；:：%0123456789年市区县盟旗报告计划内蒙古克拉玛依新乡出庭应诉率达到\n 　")), max_size=400)
 
@@ -67,7 +68,8 @@ ingest_paths(Index(settings), [Path(sys.argv[3])], force=True)
 """
 
 
-def test_sigkill_mid_ingest_leaves_old_or_new_never_half(make_settings, copy_seeds, tmp_path, embed_cache):
+@both_backends
+def test_sigkill_mid_ingest_leaves_old_or_new_never_half(make_settings, copy_seeds, tmp_path, embed_cache, database_url):
     folder = copy_seeds("000")
     settings = make_settings()
     index = Index(settings)
@@ -79,8 +81,9 @@ def test_sigkill_mid_ingest_leaves_old_or_new_never_half(make_settings, copy_see
 
     script = tmp_path / "killer.py"
     script.write_text(KILLER)
+    env = {k: v for k, v in os.environ.items() if k != "QA_DATABASE_URL"} | ({"QA_DATABASE_URL": database_url} if database_url else {})
     proc = subprocess.Popen([sys.executable, str(script), str(settings.data_dir), str(embed_cache), str(folder)],
-                            stdout=subprocess.PIPE, cwd=PROJECT_ROOT, text=True)
+                            stdout=subprocess.PIPE, cwd=PROJECT_ROOT, text=True, env=env)
     deadline = time.time() + 300
     line = ""
     while time.time() < deadline and "VECTORS-WRITTEN" not in line:
@@ -157,7 +160,8 @@ def test_a_document_that_tries_prompt_injection_is_only_data(make_settings, tmp_
 
 # ---------------------------------------------------------------- rebuilding a lost or damaged index
 
-def test_rebuild_restores_seeds_uploads_and_corrections(make_settings, copy_seeds):
+@both_backends
+def test_rebuild_restores_seeds_uploads_and_corrections(make_settings, copy_seeds, catalog_backend):
     from qa.service import LOCAL_ADMIN, Service
     from qa.ingest import correct_document
     from qa.rebuild import rebuild
@@ -174,8 +178,11 @@ def test_rebuild_restores_seeds_uploads_and_corrections(make_settings, copy_seed
     # Readable but to be rebuilt (e.g. the vectors were lost): everything comes back, the correction too.
     report = rebuild(settings)
     assert report["failed"] == [] and report["corrections"] == 1
-    assert (Path(report["moved_aside"]) / "catalog.sqlite").exists()
+    # SQLite: the old catalogue file is kept aside; PostgreSQL: the shared database was emptied in place.
+    assert (Path(report["moved_aside"]) / "catalog.sqlite").exists() == (catalog_backend == "sqlite")
     assert {d.doc_id: (d.region, d.year) for d in Index(settings).catalog.documents()} == before
+    if catalog_backend == "postgres":
+        return  # the rest damages the SQLite file
 
     # Damaged beyond reading: a clear error first, then the rebuild brings back the seeds and the upload.
     settings.catalog_path.write_bytes(b"not a database" * 1000)

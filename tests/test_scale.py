@@ -6,6 +6,7 @@ import json
 from bench.scale import Options, run, table
 from qa.gazetteer import gazetteer
 from bench.synthetic import attributed_as, generate, shift_years
+from tests.pgserver import both_backends
 
 
 def test_generator_is_deterministic_and_attributed(tmp_path):
@@ -25,8 +26,9 @@ def test_years_shift_but_planning_periods_stay():
     assert shift_years(text, 2024, -2) == "2022年,全市对标《法治政府建设实施纲要(2021-2025年)》,2021年以来成效明显,2035年远景目标。"
 
 
-def test_scale_benchmark_tiny(tmp_path, embed_cache):
-    report = run(Options(scales=[1], reports_per_x=3, embed_cache=embed_cache, probes=3, rounds=1, workdir=tmp_path))
+@both_backends
+def test_scale_benchmark_tiny(tmp_path, embed_cache, database_url):
+    report = run(Options(scales=[1], reports_per_x=3, embed_cache=embed_cache, probes=3, rounds=1, workdir=tmp_path, database_url=database_url))
     json.dumps(report)  # the report is plain JSON
     (run_,) = report["runs"]
     assert run_["reports"] == 3 and run_["ingest"]["documents"] == 3 and run_["ingest"]["failed"] == 0

@@ -12,10 +12,10 @@ import hashlib
 import json
 import os
 import random
-import sqlite3
 import time
 from pathlib import Path
 
+from ..sqldb import integrity_errors
 from . import metrics as M
 from .systems import Answered
 
@@ -94,7 +94,7 @@ def ingest(index, rows: list[dict], progress=None, log=None, force: bool = False
             src = load_bytes(r["context"].encode("utf-8"), f"{r['docid']}.txt", source_of(r["docid"]))
             res = ingest_source(index, src, force=force, progress=progress)
             stats["unchanged" if res.status == "unchanged" else "added"] += 1
-        except (LoadError, ValueError, sqlite3.IntegrityError) as exc:
+        except (LoadError, ValueError, *integrity_errors()) as exc:
             # IntegrityError: chunk ids are hashes of the chunk's embed text only, so a passage that another file
             # already holds collides (a library bug, see docs/eval.md). The file stays out of the index, as it
             # would for a user; its questions are still asked and count against the product.
