@@ -91,7 +91,7 @@ _METADATA = [
     ("year", re.compile(r"(是)?(哪一年|哪年|什么年份|哪个年度)的?(报告|要点|计划|文件|方案)|(报告|要点|计划|文件|方案).{0,4}(哪一年|哪年|哪个年度)")),
 ]
 _TREND = re.compile(r"这几年|近几年|历年|逐年|变化|趋势|(\d{4}年?(到|至|和|与|、)\d{4}年?)")
-_EACH = re.compile(r"各地|各(市|区|县|盟|旗|城市|地区)|分别|各自|每个(地区|城市)")
+_EACH = re.compile(r"各地|各(市|区|县|盟|旗|城市|地区)|分别|各自|各是|各有|每个(地区|城市|报告)")
 _UP = "增长|增加|上升|提高|提升|升高|上涨|增多|升至|升到|增至|增到|更多|更高|更重|更大|加重|扩大|多了|变多"
 _DOWN = "下降|减少|降低|下滑|回落|缩减|减小|降至|降到|更少|更低|更轻|缩小|减轻|少了|变少"
 _HIGH = "较高|偏高|很高|高于|不低"
@@ -290,6 +290,8 @@ def plan(info: QueryInfo, question: str) -> None:
         info.answer_type = "trend"
     elif info.qtype == "which" or info.each:
         info.answer_type = "which"
+    elif info.qtype == "compare" and len(info.regions) < 2 and re.search(r"哪些|各", question):
+        info.answer_type = "which"  # «哪些报告…各是怎么说的»: compared across reports, none named
     elif info.qtype == "compare":
         info.answer_type = "compare"
     elif info.qtype in ("list", "number", "yesno"):
