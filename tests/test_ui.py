@@ -323,3 +323,72 @@ def test_axe_finds_no_serious_violations(context_of, server, where):  # noqa: F8
     pg.add_script_tag(content=source)
     problems = serious(pg)
     assert not problems, "\n".join(problems)
+
+
+# ---------------------------------------------------------------- documents page
+
+def test_documents_page_metadata_confidence_region_edit_and_confirmed_delete(context_of, server, tmp_path):  # noqa: F811
+    from .test_browser import make_docx
+
+    path = tmp_path / "博乐市法治报告.docx"
+    make_docx(path)
+    pg = context_of()
+    pg.goto(server.url + "/")
+    pg.get_by_role("tab", name="文档管理").click()
+    assert not pg.locator("#qa-reader-note").is_visible()  # no keys configured: this is the local admin
+    pg.locator("#qa-upload input[type=file]").set_input_files(str(path))
+    pg.locator("#qa-upload").get_by_text("博乐市法治报告").first.wait_for()
+    pg.locator("#qa-upload-btn").click()
+    try:
+        pg.locator("#qa-upload-status").get_by_text("已添加").wait_for()
+        assert "uploads/" not in pg.locator("#qa-doc-table").inner_text()  # readable names, no storage paths
+        pg.locator("#qa-doc-pick input").click()
+        pg.get_by_role("option").filter(has_text="博乐市").first.click()
+        meta = pg.locator("#qa-doc-meta-table")
+        meta.wait_for()
+        assert "可信度" in meta.inner_text() and "地区" in meta.inner_text()
+        shot(pg, "documents-metadata.png", full_page=True)
+
+        # a corrected region brings its province and level
+        region = pg.locator("#qa-f-region textarea, #qa-f-region input").first
+        pg.wait_for_function("() => { const e = document.querySelector('#qa-f-region textarea, #qa-f-region input'); return e && e.value.length > 0 }")
+        region.fill("新乡市")
+        pg.locator("#qa-doc-save").click()
+        pg.locator("#qa-edit-status").get_by_text("已保存").wait_for()
+        province = pg.locator("#qa-f-province textarea, #qa-f-province input").first
+        pg.wait_for_function("() => document.querySelector('#qa-f-province textarea, #qa-f-province input').value === '河南省'")
+        assert province.input_value() == "河南省"
+        assert "市级" in pg.locator("#qa-doc-meta-table").inner_text()
+
+        # delete asks first, naming exactly what goes; cancel keeps it
+        pg.locator("#qa-doc-delete").click()
+        confirm = pg.locator("#qa-confirm-text")
+        confirm.get_by_text("确定吗").wait_for()
+        text = confirm.inner_text()
+        assert "博乐市2024年法治政府建设情况报告" in text and "博乐市法治报告.docx" in text and "uploads/" not in text
+        pg.locator("#qa-cancel-delete").click()
+        pg.locator("#qa-edit-status").get_by_text("未删除").wait_for()
+        assert any("博乐市法治报告" in d["source"] for d in httpx.get(server.url + "/api/documents").json()["documents"])
+        pg.locator("#qa-doc-delete").click()
+        pg.locator("#qa-confirm-delete").click()
+        pg.locator("#qa-edit-status").get_by_text("已删除").wait_for()
+        assert not any("博乐市法治报告" in d["source"] for d in httpx.get(server.url + "/api/documents").json()["documents"])
+    finally:
+        for d in httpx.get(server.url + "/api/documents").json()["documents"]:
+            if d["source"].startswith("uploads/") and d["source"].endswith(".docx"):
+                httpx.delete(f"{server.url}/api/documents/{d['doc_id']}")
+    assert not pg.errors, pg.errors
+
+
+def test_readers_do_not_see_admin_controls(context_of, seed_index, seed_settings):
+    settings = seed_settings.model_copy(update={"api_keys": "reader-key-13", "admin_keys": "admin-key-13"})
+    with ServerThread(create_app(settings, seed_index)) as qa:
+        pg = context_of()
+        pg.goto(qa.url + "/?key=reader-key-13")
+        pg.locator("#qa-question textarea").wait_for()
+        pg.get_by_role("tab", name="文档管理").click()
+        pg.locator("#qa-reader-note").wait_for()
+        pg.locator("#qa-doc-table").get_by_text("克拉玛依市").first.wait_for()
+        assert not pg.locator("#qa-upload-btn").is_visible() and not pg.locator("#qa-doc-delete").is_visible()
+        assert "uploads/" not in pg.locator("#qa-doc-table").inner_text()
+        shot(pg, "documents-reader.png")

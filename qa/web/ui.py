@@ -15,7 +15,7 @@ import gradio as gr
 
 from ..errors import QaError
 from ..loaders import FORMATS
-from ..models import KIND_LABELS
+from ..models import KIND_LABELS, LOW_CONFIDENCE
 from ..service import Principal, Service, display_source
 from .guard import principal_of
 
@@ -694,25 +694,73 @@ def _read_upload(path: str, limit: int) -> bytes:
         return f.read(limit + 1)
 
 
+def is_admin(service: Service, who: Principal | None) -> bool:
+    return who is not None and who.is_admin
+
+
+def metadata_html(d) -> str:
+    """The detected metadata with how sure the detection was; low confidence highlighted, to be checked."""
+    if d is None:
+        return '<div class="qa-empty">选择一篇文档后,这里显示系统识别出的元数据及其可信度。</div>'
+    rows = []
+    values = {"title": d.title, "region": d.region, "province": d.province, "level": d.level, "department": getattr(d, "department", ""),
+              "year": _years(d), "kind": KIND_LABELS.get(d.kind, d.kind), "published": d.published or ""}
+    for key, value in values.items():
+        a = (d.attribution or {}).get(key) or ({} if key != "year" else (d.attribution or {}).get("year_end") or {})
+        conf = a.get("confidence")
+        low = conf is not None and conf < LOW_CONFIDENCE
+        sure = "—" if conf is None else f"{round(conf * 100)}%" + ("(低,请核对)" if low else "")
+        evidence = _e((a.get("evidence") or "")[:60])
+        rows.append(f'<tr class="{"qa-low" if low else ""}"><th scope="row">{FIELD_LABELS.get(key, key)}</th><td>{_e(value) or "—"}</td>'
+                    f"<td>{sure}</td><td>{evidence}</td></tr>")
+    return ('<table class="qa-table qa-meta" id="qa-doc-meta-table"><caption>识别出的元数据(可信度低于 '
+            f'{round(LOW_CONFIDENCE * 100)}% 的已标出)</caption><thead><tr><th>字段</th><th>值</th><th>可信度</th><th>依据</th></tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table>')
+
+
+def delete_preview(service: Service, who: Principal | None, doc_id: str) -> str:
+    """Exactly what a delete removes: this document, and the stored original only when no other document shares it."""
+    d = service.document(who, doc_id)
+    siblings = [x for x in service.documents(who) if x.source == d.source and x.doc_id != d.doc_id]
+    what = f"将删除文档《{_e(d.title)}》({_e(d.label())})及其索引"
+    if siblings:
+        what += f";文件「{_e(display_source(d.source))}」中的其他 {len(siblings)} 篇文档保留,文件本身保留。"
+    else:
+        what += f";它是文件「{_e(display_source(d.source))}」中唯一的文档,该文件也将一并移除。"
+    return f"⚠️ {what}此操作不能撤销,确定吗?"
+
+
 def documents_page(service: Service, chat_parts: dict):
     with gr.Column():
-        gr.Markdown(f"上传报告(txt、md、html、pdf、docx,单个文件不超过 {service.settings.max_upload_mb} MB),系统会自动识别地区、年份和类型并建立索引。"
-                    "上传、更正和删除需要管理员密钥。")
-        files = gr.File(label="选择文件", file_count="multiple", file_types=sorted(set(FORMATS)), elem_id="qa-upload", type="filepath")
-        upload_btn = gr.Button("上传并索引", variant="primary", elem_id="qa-upload-btn")
-        upload_status = gr.Markdown("", elem_id="qa-upload-status")
+        reader_note = gr.Markdown("您可以浏览已索引的文档。上传、更正和删除需要管理员登录。", visible=False, elem_id="qa-reader-note")
+        with gr.Column(visible=False, elem_id="qa-admin-upload") as admin_upload:
+            gr.Markdown(f"上传报告(txt、md、html、pdf、docx,单个文件不超过 {service.settings.max_upload_mb} MB),系统会自动识别地区、年份和类型并建立索引。")
+            files = gr.File(label="选择文件", file_count="multiple", file_types=sorted(set(FORMATS)), elem_id="qa-upload", type="filepath")
+            upload_btn = gr.Button("上传并索引", variant="primary", elem_id="qa-upload-btn")
+            upload_status = gr.Markdown("", elem_id="qa-upload-status")
         table = gr.Dataframe(value=[], headers=DOC_HEADERS, interactive=False, wrap=True, elem_id="qa-doc-table", label="已索引的文档", max_height=420)
-        with gr.Accordion("更正元数据 / 删除文档", open=True):
-            doc_pick = gr.Dropdown(label="选择文档", choices=[], value=None, elem_id="qa-doc-pick")
-            with gr.Row():
-                f_title = gr.Textbox(label="标题")
-                f_region = gr.Textbox(label="地区")
-                f_year = gr.Number(label="年份", precision=0, value=None)
-                f_kind = gr.Dropdown(label="类型", choices=[(label, kind) for kind, label in KIND_LABELS.items()], value=None)
-            with gr.Row():
-                save_btn = gr.Button("保存更正", elem_id="qa-doc-save")
-                delete_btn = gr.Button("删除该文档", variant="stop", elem_id="qa-doc-delete")
-            edit_status = gr.Markdown("")
+        with gr.Column(visible=False, elem_id="qa-admin-edit") as admin_edit:
+            with gr.Accordion("核对元数据 / 删除文档", open=True):
+                doc_pick = gr.Dropdown(label="选择文档", choices=[], value=None, elem_id="qa-doc-pick")
+                meta = gr.HTML(metadata_html(None), elem_id="qa-doc-meta")
+                with gr.Row():
+                    f_title = gr.Textbox(label="标题", elem_id="qa-f-title")
+                    f_region = gr.Textbox(label="地区(省份和级别随之更新)", elem_id="qa-f-region")
+                    f_province = gr.Textbox(label="省份", elem_id="qa-f-province")
+                    f_level = gr.Dropdown(label="级别", choices=["省级", "市级", "县区级"], value=None, allow_custom_value=True, elem_id="qa-f-level")
+                with gr.Row():
+                    f_department = gr.Textbox(label="部门", elem_id="qa-f-department")
+                    f_year = gr.Number(label="年份", precision=0, value=None, elem_id="qa-f-year")
+                    f_kind = gr.Dropdown(label="类型", choices=[(label, kind) for kind, label in KIND_LABELS.items()], value=None, elem_id="qa-f-kind")
+                with gr.Row():
+                    save_btn = gr.Button("保存更正", elem_id="qa-doc-save")
+                    delete_btn = gr.Button("删除该文档…", variant="stop", elem_id="qa-doc-delete")
+                with gr.Column(visible=False, elem_id="qa-confirm") as confirm_box:
+                    confirm_text = gr.Markdown("", elem_id="qa-confirm-text")
+                    with gr.Row():
+                        confirm_btn = gr.Button("确认删除", variant="stop", elem_id="qa-confirm-delete")
+                        cancel_btn = gr.Button("取消", elem_id="qa-cancel-delete")
+                edit_status = gr.Markdown("", elem_id="qa-edit-status")
 
     def refreshed(request: gr.Request | None):
         who = _who(service, request)
@@ -750,7 +798,8 @@ def documents_page(service: Service, chat_parts: dict):
             finally:
                 Path(p).unlink(missing_ok=True)  # Gradio's temporary copy: we have what we need
             status = {"added": "✅ 已添加", "updated": "✅ 已更新", "unchanged": "ℹ️ 内容未变", "duplicate": "ℹ️ 已有相同文件"}.get(result.status, result.status)
-            docs = "、".join(f"{_e(d.region or '地区不详')} {d.year or ''} {_e(KIND_LABELS.get(d.kind, d.kind))}" for d in result.documents)
+            docs = "、".join(f"{_e(d.region or '地区不详')} {d.year or ''} {_e(KIND_LABELS.get(d.kind, d.kind))}" + (" ⚠ 需核对" if d.low_confidence() else "")
+                            for d in result.documents)
             extra = f"(与 {_e(display_source(result.duplicate_of))} 相同,未重复索引)" if result.status == "duplicate" else ""
             lines.append(f"{status} {_e(name)}{extra}" + (f":{len(result.documents)} 篇({docs}),{result.chunks} 段" if result.documents and result.status != "duplicate" else ""))
         progress((len(paths), len(paths)), desc="完成")
@@ -761,36 +810,54 @@ def documents_page(service: Service, chat_parts: dict):
             d = service.document(_who(service, request), doc_id) if doc_id else None
         except QaError:
             d = None
+        hide = gr.Column(visible=False)
         if d is None:
-            return "", "", None, None
-        return d.title, d.region, d.year, d.kind
+            return "", "", "", None, "", None, None, metadata_html(None), hide
+        return d.title, d.region, d.province, d.level or None, getattr(d, "department", "") or "", d.year, d.kind, metadata_html(d), hide
 
-    def save(doc_id, title, region, year, kind, request: gr.Request):
+    def save(doc_id, title, region, province, level, department, year, kind, request: gr.Request):
         if not doc_id:
-            return ["请先选择文档。"] + refreshed(request)
-        fields = {"title": title, "region": region, "year": int(year) if year else None, "kind": kind}
+            return ["请先选择文档。"] + refreshed(request) + [gr.skip()] * 4
+        fields = {"title": title, "region": region, "province": province, "level": level, "department": department,
+                  "year": int(year) if year else None, "kind": kind}
         try:
             d = service.correct(_who(service, request), doc_id, {k: v for k, v in fields.items() if v not in (None, "")})
         except QaError as exc:
-            return [f"❌ {_e(exc.message)}"] + refreshed(request)
-        return [f"✅ 已保存:{_e(d.title)}({_e(d.region)} · {d.year or '—'} · {_e(KIND_LABELS.get(d.kind, d.kind))})"] + refreshed(request)
+            return [f"❌ {_e(exc.message)}"] + refreshed(request) + [gr.skip()] * 4
+        msg = f"✅ 已保存:{_e(d.title)}({_e(d.region)} · {_e(d.province)} · {_e(d.level)} · {d.year or '—'} · {_e(KIND_LABELS.get(d.kind, d.kind))})"
+        out = refreshed(request)
+        out[1] = gr.Dropdown(choices=doc_choices(service, _who(service, request)), value=doc_id)
+        return [msg] + out + [d.region, d.province, d.level or None, metadata_html(d)]
+
+    def ask_delete(doc_id, request: gr.Request):
+        if not doc_id:
+            return "请先选择文档。", gr.Column(visible=False), ""
+        try:
+            text = delete_preview(service, _who(service, request), doc_id)
+        except QaError as exc:
+            return f"❌ {_e(exc.message)}", gr.Column(visible=False), ""
+        return "", gr.Column(visible=True), text
 
     def delete(doc_id, request: gr.Request):
+        hide = gr.Column(visible=False)
         if not doc_id:
-            return ["请先选择文档。"] + refreshed(request)
+            return ["请先选择文档。"] + refreshed(request) + [hide, metadata_html(None)]
         try:
             out = service.delete(_who(service, request), doc_id)
         except QaError as exc:
-            return [f"❌ {_e(exc.message)}"] + refreshed(request)
-        gone = f",文件 {_e(out['file'])} 已移除" if out["file_removed"] else ""
-        return [f"🗑 已删除《{_e(out['title'])}》{gone}"] + refreshed(request)
+            return [f"❌ {_e(exc.message)}"] + refreshed(request) + [hide, gr.skip()]
+        gone = f",文件「{_e(out['file'])}」已一并移除" if out["file_removed"] else ",文件中的其他文档保留"
+        return [f"🗑 已删除《{_e(out['title'])}》{gone}。"] + refreshed(request) + [hide, metadata_html(None)]
 
     extra = [chat_parts["region"], chat_parts["year"]] if chat_parts.get("region") is not None else []
     upload_btn.click(upload, [files], [upload_status, table, doc_pick] + extra, api_visibility="private")
-    doc_pick.change(pick, [doc_pick], [f_title, f_region, f_year, f_kind], api_visibility="private")
-    save_btn.click(save, [doc_pick, f_title, f_region, f_year, f_kind], [edit_status, table, doc_pick] + extra, api_visibility="private")
-    delete_btn.click(delete, [doc_pick], [edit_status, table, doc_pick] + extra, api_visibility="private")
-    return table, doc_pick
+    doc_pick.change(pick, [doc_pick], [f_title, f_region, f_province, f_level, f_department, f_year, f_kind, meta, confirm_box], api_visibility="private")
+    save_btn.click(save, [doc_pick, f_title, f_region, f_province, f_level, f_department, f_year, f_kind],
+                   [edit_status, table, doc_pick] + extra + [f_region, f_province, f_level, meta], api_visibility="private")
+    delete_btn.click(ask_delete, [doc_pick], [edit_status, confirm_box, confirm_text], api_visibility="private")
+    cancel_btn.click(lambda: (gr.Column(visible=False), "已取消,未删除任何内容。"), None, [confirm_box, edit_status], api_visibility="private")
+    confirm_btn.click(delete, [doc_pick], [edit_status, table, doc_pick] + extra + [confirm_box, meta], api_visibility="private")
+    return table, doc_pick, {"reader_note": reader_note, "admin": [admin_upload, admin_edit]}
 
 
 # ---------------------------------------------------------------- evaluation and status pages
@@ -850,7 +917,7 @@ def build_main(service: Service) -> gr.Blocks:
             with gr.Tab("问答", id="chat"):
                 parts = chat_panel(service, compact=False)
             with gr.Tab("文档管理", id="docs"):
-                table, doc_pick = documents_page(service, parts)
+                table, doc_pick, roles = documents_page(service, parts)
             with gr.Tab("评测", id="eval"):
                 evaluation_page(service)
             with gr.Tab("运行状态", id="status"):
@@ -865,10 +932,13 @@ def build_main(service: Service) -> gr.Blocks:
         def on_load(request: gr.Request):
             who = _who(service, request)
             regions, years = filter_choices(service)
+            admin = is_admin(service, who)  # readers never see the upload, edit and delete controls
             return (gr.Dropdown(choices=regions), gr.Dropdown(choices=years), documents_table(service, who),
-                    gr.Dropdown(choices=doc_choices(service, who)), status_markdown(service, who), gr.Chatbot(placeholder=welcome_html(service)))
+                    gr.Dropdown(choices=doc_choices(service, who)), status_markdown(service, who), gr.Chatbot(placeholder=welcome_html(service)),
+                    gr.Markdown(visible=not admin), *[gr.Column(visible=admin) for _ in roles["admin"]])
 
-        demo.load(on_load, None, [parts["region"], parts["year"], table, doc_pick, status, parts["chat"]], api_visibility="private")
+        demo.load(on_load, None, [parts["region"], parts["year"], table, doc_pick, status, parts["chat"], roles["reader_note"], *roles["admin"]],
+                  api_visibility="private")
     return demo
 
 
