@@ -392,3 +392,33 @@ def test_readers_do_not_see_admin_controls(context_of, seed_index, seed_settings
         assert not pg.locator("#qa-upload-btn").is_visible() and not pg.locator("#qa-doc-delete").is_visible()
         assert "uploads/" not in pg.locator("#qa-doc-table").inner_text()
         shot(pg, "documents-reader.png")
+
+
+# ---------------------------------------------------------------- evaluation and status pages
+
+def test_metrics_in_chinese_with_floors_pass_fail():
+    from qa.web.ui import load_floors, metrics_html
+
+    floors = load_floors()
+    assert floors.get("fully_correct")
+    html = metrics_html({"fully_correct": floors["fully_correct"] + 0.01, "refusal_recall": floors["refusal_recall"] - 0.1}, floors)
+    assert "完全正确率" in html and "正确拒答率" in html and "达标" in html and "未达标" in html
+    assert "fully_correct" not in html and "refusal_recall" not in html  # no English keys for known metrics
+
+
+def test_evaluation_and_status_pages_read_plainly(context_of, server):  # noqa: F811
+    pg = context_of()
+    pg.goto(server.url + "/")
+    pg.locator("#qa-question textarea").wait_for()
+    pg.get_by_role("tab", name="评测").click()
+    table = pg.locator("#qa-eval-table")
+    table.wait_for()
+    text = table.inner_text()
+    assert "完全正确率" in text and "下限" in text and "尚未运行" in text and "key_fact_recall" not in text
+    pg.get_by_role("tab", name="运行状态").click()
+    status = pg.locator("#qa-status")
+    status.get_by_text("服务状态").wait_for()
+    text = status.inner_text()
+    assert "正常" in text and "已收录文档" in text and "最近更新" in text
+    assert "/tmp" not in text and "/work" not in text and "e5" not in text.lower() and "chroma" not in text.lower()
+    shot(pg, "status.png")

@@ -96,6 +96,8 @@ button:focus-visible, a:focus-visible, input:focus-visible { outline: 3px solid 
 .qa-welcome { font-size: 15px; line-height: 1.7; color: #1f2937; text-align: left; }
 .qa-welcome .qa-cover { color: #334155; font-size: 14px; }
 .qa-low { background: #fef3c7; color: #78350f; font-weight: 600; }
+.qa-pass { color: #14532d; }
+.qa-fail { color: #991b1b; }
 .qa-compact .qa-sources { max-height: none; overflow: visible; }
 .qa-compact #qa-chat, .qa-compact #qa-chat > div, .qa-compact #qa-chat .bubble-wrap, .qa-compact #qa-chat [role=log] { height: auto !important; max-height: none !important; overflow: visible !important; }
 footer { display: none !important; }
@@ -862,15 +864,59 @@ def documents_page(service: Service, chat_parts: dict):
 
 # ---------------------------------------------------------------- evaluation and status pages
 
+# Metric names a non-engineer can read, each with one line on what it measures.
+METRIC_LABELS = {
+    "evidence_recall@5": ("证据召回率(前 5 段)", "正确的原文段落出现在检索结果前 5 段中的问题比例。"),
+    "key_fact_recall": ("关键事实召回率", "标准答案要求的关键事实(数字、名称、条目)出现在回答中的比例。"),
+    "fully_correct": ("完全正确率", "回答包含全部关键事实且出处正确的问题比例。"),
+    "refusal_recall": ("正确拒答率", "文档中没有答案的问题,系统如实回答“没有找到”而不是编造的比例。"),
+    "false_premises_corrected": ("错误前提纠正率", "问题里带着错误说法时,回答先用“不是”加以纠正的比例。"),
+    "supported_rate": ("有据可查率", "回答中的每句话都能在所引原文中找到依据的比例。"),
+    "citation_precision": ("引用准确率", "回答所引的出处确实支持该句话的比例。"),
+    "hit@1": ("首位命中率", "正确文档排在检索结果第一位的问题比例。"),
+    "hit@5": ("前 5 命中率", "正确文档出现在检索结果前 5 位的问题比例。"),
+    "mrr": ("平均倒数排名", "正确文档排名的倒数的平均值,越接近 1 越好。"),
+}
+
+
+def load_floors() -> dict[str, float]:
+    try:
+        from ..evaluation.run import DEFAULT_FLOORS, load_floors as load
+
+        return load(DEFAULT_FLOORS)
+    except Exception:
+        return {}
+
+
+def metrics_html(metrics: dict | None, floors: dict[str, float]) -> str:
+    """The gated metrics (and any others measured) in Chinese, with their floors as 达标 / 未达标."""
+    metrics = metrics or {}
+    keys = list(dict.fromkeys(list(floors) + [k for k in metrics if isinstance(metrics.get(k), (int, float))]))
+    rows = []
+    for key in keys:
+        name, explain = METRIC_LABELS.get(key, (key, ""))
+        value, floor = metrics.get(key), floors.get(key)
+        shown = "尚未运行" if value is None else (f"{value:.3f}" if isinstance(value, (int, float)) else _e(value))
+        if floor is None or value is None or not isinstance(value, (int, float)):
+            verdict = "—"
+        else:
+            verdict = '<strong class="qa-pass">✅ 达标</strong>' if value >= floor else '<strong class="qa-fail">❌ 未达标</strong>'
+        rows.append(f"<tr><th scope=\"row\">{_e(name)}<div class=\"qa-hint\">{_e(explain)}</div></th><td>{shown}</td>"
+                    f"<td>{'—' if floor is None else f'{floor:.2f}'}</td><td>{verdict}</td></tr>")
+    return ('<table class="qa-table qa-metrics" id="qa-eval-table"><caption>评测指标(0 到 1,越高越好;下限来自 eval/floors.json)</caption>'
+            '<thead><tr><th>指标</th><th>本次结果</th><th>下限</th><th>是否达标</th></tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table>')
+
+
 def evaluation_page(service: Service):
     if importlib.util.find_spec("qa.evaluation") is None or importlib.util.find_spec("qa.evaluation.run") is None:
         gr.Markdown("评测模块 `qa.evaluation` 尚未安装,此页暂不可用。", elem_id="qa-eval-note")
         return
-    gr.Markdown("在项目自带的标准问答集上评测(需要管理员密钥)。评测使用单独的种子文档索引,不受上传文档影响。"
-                "用自己的问答集评测请用命令行:`qa eval --gold 文件.jsonl`。", elem_id="qa-eval-note")
+    gr.Markdown("在项目自带的标准问答集上评测回答质量(需要管理员权限)。评测使用单独的种子文档索引,不受上传文档影响。"
+                "下表列出每项指标的含义和必须达到的下限;运行后显示本次结果是否达标。", elem_id="qa-eval-note")
     run = gr.Button("运行评测", variant="primary", elem_id="qa-eval-run")
     where = gr.Markdown("")
-    summary = gr.JSON(label="评测摘要")
+    table = gr.HTML(metrics_html(None, load_floors()), elem_id="qa-eval-metrics")
     charts = gr.HTML("")
 
     def go(request: gr.Request, progress=gr.Progress()):
@@ -880,32 +926,32 @@ def evaluation_page(service: Service):
             progress(0, desc="正在准备评测索引…")
             out = service.evaluate(who, lambda d, n: progress((d, n), desc=f"评测中 {d}/{n}"))
         except QaError as exc:
-            raise gr.Error(exc.message)
+            raise gr.Error(exc.message, title="错误")
         except Exception:
             log.exception("evaluation failed")
-            raise gr.Error("评测失败,请查看服务器日志。")
+            raise gr.Error("评测失败,请查看服务器日志。", title="错误")
         summ = out["summary"]
-        metrics = {name: sys.get("metrics", {}) for name, sys in summ.get("systems", {}).items()}
-        head = {k: summ.get(k) for k in ("dataset", "items", "backend", "documents", "seconds")}
-        return f"报告已保存:{_e(out['report'])}", {**head, "metrics": metrics}, out["charts"]
+        metrics = next(iter(summ.get("systems", {}).values()), {}).get("metrics", {})
+        head = f"已评测 {summ.get('items', '—')} 个问题,用时 {summ.get('seconds', 0) or 0:.0f} 秒;报告已保存为 {_e(out['report'])}。"
+        return head, metrics_html(metrics, load_floors()), out["charts"]
 
-    run.click(go, None, [where, summary, charts], api_visibility="private")
+    run.click(go, None, [where, table, charts], api_visibility="private")
 
 
 def status_markdown(service: Service, who: Principal | None = None) -> str:
+    """Health, document count and last update for anyone signed in; no paths, no model ids."""
     try:
         s = service.status(who)
     except QaError:
         return "请先登录。"
     rows = [
-        ("状态", "正常" if s["status"] == "ok" else "降级(向量库不可用或不一致)"),
-        ("文件 / 文档 / 段落", f"{s['files']} / {s['documents']} / {s['chunks']}"),
+        ("服务状态", "✅ 正常" if s["status"] == "ok" else "⚠️ 降级:检索库暂不可用或与目录不一致,请联系管理员"),
+        ("已收录文档", f"{s['documents']} 篇(来自 {s['files']} 个文件,共 {s['chunks']} 段)"),
         ("最近更新", s.get("last_update") or "—"),
-        ("嵌入模型", s["embedding_model"]),
-        ("生成方式", f"{s['backend']}(可用:{'、'.join(s['backends'])})"),
-        ("访问控制", "已启用 API key" if s["auth"] else "未启用"),
+        ("回答方式", "、".join(BACKEND_LABELS.get(b, b) for b in s["backends"]) + f"(默认:{BACKEND_LABELS.get(s['backend'], s['backend'])})"),
+        ("访问控制", "已启用访问密钥" if s["auth"] else "未启用(本机使用)"),
     ]
-    return "\n".join(["| 项目 | 值 |", "|---|---|"] + [f"| {k} | {_e(v)} |" for k, v in rows])
+    return "\n".join(["| 项目 | 状态 |", "|---|---|"] + [f"| {k} | {_e(v)} |" for k, v in rows])
 
 
 # ---------------------------------------------------------------- pages
