@@ -22,7 +22,13 @@ $(VENV)/.installed-test-$(shell cat pyproject.toml | sha1sum | cut -c1-12): $(ST
 	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip install -q -e '.[test,llm,st]'
 	touch $@
 
-install-test: $(VENV)/.installed-test-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+# axe-core for the accessibility checks of tests/test_ui.py, from npm at install time (never fetched by a test).
+AXE := .test-node/node_modules/axe-core/axe.min.js
+$(AXE):
+	npm install --prefix .test-node --no-audit --no-fund --silent axe-core@4
+	test -f $@
+
+install-test: $(VENV)/.installed-test-$(shell cat pyproject.toml | sha1sum | cut -c1-12) $(AXE)
 
 index: install
 	$(BIN)/qa ingest seeds

@@ -97,8 +97,8 @@ def wait_answer(pg, *needles: str, frame=None):
 def test_chat_answers_anchor_question_with_sources_and_citations(page, server, seed_settings):
     page.goto(server.url + "/")
     page.locator("#qa-question textarea").wait_for()
-    page.get_by_text("示例问题").first.wait_for()
-    page.locator("button", has_text=ANCHOR).first.wait_for()  # the anchor question is among the examples
+    page.locator("#qa-chat #qa-welcome").wait_for()  # the welcome state inside the chat
+    page.locator("#qa-chat button", has_text=ANCHOR).first.wait_for()  # the anchor question is among its examples
     ask(page, ANCHOR)
     wait_answer(page, "克拉玛依市", "呼伦贝尔市")
     cards = page.locator("#qa-sources .qa-card")
@@ -157,7 +157,8 @@ def test_follow_up_and_clear(page, server):
     page.locator("#qa-chat").get_by_text("问题中没有文字").first.wait_for()  # a clear message, the chat goes on
     page.locator("#qa-clear").click()
     page.wait_for_function("!document.querySelector('#qa-sources .qa-card')")
-    assert "呼伦贝尔" not in page.locator("#qa-chat").inner_text()
+    page.locator("#qa-chat #qa-welcome").wait_for()  # back to the welcome state
+    assert "那呼伦贝尔市呢" not in page.locator("#qa-chat").inner_text()
 
 
 def make_docx(path: Path) -> None:

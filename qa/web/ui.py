@@ -15,17 +15,19 @@ import gradio as gr
 
 from ..errors import QaError
 from ..loaders import FORMATS
-from ..models import KIND_LABELS
+from ..models import KIND_LABELS, LOW_CONFIDENCE
 from ..service import Principal, Service, display_source
 from .guard import principal_of
 
 log = logging.getLogger("qa.web.ui")
 
 ANCHOR_QUESTION = "哪些地区行政机关负责人出庭应诉率达100%?"
+# Each is asked through the service by tests/test_ui_answers.py and must be answered, not refused.
 EXAMPLES = [
     ANCHOR_QUESTION,
-    "克拉玛依市2023年法治政府建设取得了哪些成效?",
-    "呼伦贝尔市在行政复议方面做了什么?",
+    "呼伦贝尔市出庭应诉率是99.74%吗?",
+    "克拉玛依市2024年法治政府建设还有哪些不足?",
+    "各地行政复议案件数量分别是多少?",
     "比较克拉玛依市和呼伦贝尔市的行政机关负责人出庭应诉率",
 ]
 ALL = ""  # the dropdown value meaning "no filter"
@@ -38,38 +40,137 @@ THEME = gr.themes.Soft(
     neutral_hue="slate",
     font=["Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Microsoft YaHei", "sans-serif"],
     font_mono=["Noto Sans Mono CJK SC", "monospace"],
+).set(
+    # Text contrast >= 4.5:1 in both schemes (WCAG AA): the primary button, labels and placeholders.
+    button_primary_background_fill="#b91c1c",
+    button_primary_background_fill_hover="#991b1b",
+    button_primary_background_fill_dark="#b91c1c",
+    button_primary_background_fill_hover_dark="#991b1b",
+    button_primary_text_color="#ffffff",
+    button_primary_text_color_dark="#ffffff",
+    block_label_text_color="#334155",
+    block_label_text_color_dark="#e2e8f0",
+    block_title_text_color="#334155",
+    block_title_text_color_dark="#e2e8f0",
+    input_placeholder_color="#64748b",
+    input_placeholder_color_dark="#a3b1c6",
+    body_text_color_subdued="#475569",
+    body_text_color_subdued_dark="#cbd5e1",
+    checkbox_label_background_fill_selected="#b91c1c",
+    checkbox_label_background_fill_selected_dark="#b91c1c",
+    checkbox_label_text_color_selected="#ffffff",
+    checkbox_label_text_color_selected_dark="#ffffff",
 )
 
 CSS = """
 .qa-sources { max-height: 70vh; overflow-y: auto; }
-.qa-card { border: 1px solid #e5e7eb; border-radius: 8px; padding: 8px 10px; margin: 8px 0; background: #fff; transition: box-shadow .3s, border-color .3s; }
-.qa-card.qa-flash { border-color: #dc2626; box-shadow: 0 0 0 3px rgba(220,38,38,.25); }
-.qa-card-head { font-size: .85em; color: #475569; margin-bottom: 4px; }
+.qa-card { border: 1px solid #cbd5e1; border-radius: 8px; padding: 8px 10px; margin: 8px 0; background: #fff; color: #1f2937; transition: box-shadow .3s, border-color .3s; }
+.qa-card:focus { outline: 3px solid #b91c1c; outline-offset: 2px; }
+.qa-card.qa-flash { border-color: #b91c1c; box-shadow: 0 0 0 3px rgba(185,28,28,.3); }
+.qa-card-head { font-size: 14px; color: #334155; margin-bottom: 4px; }
 .qa-card-head b { color: #b91c1c; margin-right: 4px; }
-.qa-para { font-size: .92em; line-height: 1.7; margin: 4px 0; color: #1f2937; }
-.qa-para mark { background: #fde68a; padding: 0 1px; }
-.qa-card a.qa-doc { font-size: .85em; }
+.qa-para { font-size: 15px; line-height: 1.7; margin: 4px 0; color: #1f2937; }
+.qa-para mark, .qa-refs mark { background: #fde68a; color: #1f2937; padding: 0 1px; }
+.qa-card a.qa-doc { font-size: 14px; color: #1d4ed8; }
 .qa-turn-q { font-weight: 600; margin-top: 6px; color: #334155; }
-.qa-empty { color: #64748b; font-size: .9em; }
-.qa-nearest { color: #64748b; }
+.qa-empty { color: #475569; font-size: 14px; }
+.qa-nearest { color: #475569; }
 a.qa-cite, a[href^="#qa-src-"] { color: #b91c1c !important; font-weight: 600; text-decoration: none !important; cursor: pointer; }
-.qa-compact .qa-sources { max-height: 40vh; }
+a.qa-cite:focus-visible { outline: 2px solid currentColor; outline-offset: 1px; }
+.qa-verdict { display: inline-block; font-size: 1.05em; padding: 1px 10px; border-radius: 6px; margin: 0 0 6px; }
+.qa-verdict-yes { background: #dcfce7; color: #14532d; }
+.qa-verdict-no { background: #fee2e2; color: #7f1d1d; }
+.qa-note { font-size: 14px; color: #713f12; background: #fef9c3; border-radius: 6px; padding: 2px 8px; margin: 6px 0; }
+.qa-table-wrap { overflow-x: auto; }
+table.qa-table { border-collapse: collapse; font-size: 14px; margin: 6px 0; }
+table.qa-table th, table.qa-table td { border: 1px solid #cbd5e1; padding: 3px 8px; text-align: left; }
+table.qa-table th { background: #f1f5f9; color: #1f2937; }
+ol.qa-list { padding-left: 1.6em; margin: 4px 0; }
+ol.qa-list li { margin: 3px 0; }
+.qa-refs { font-size: 14px; color: #334155; border-top: 1px solid #cbd5e1; margin-top: 8px; padding-top: 4px; }
+.qa-hint { font-size: 14px; color: #334155; }
+#qa-counter { font-size: 13px; color: #475569; text-align: right; margin: 0 4px; }
+#qa-counter.qa-over { color: #b91c1c; font-weight: 600; }
+#qa-question textarea:focus, #qa-question textarea:focus-visible { outline: 3px solid #b91c1c !important; outline-offset: 1px; }
+button:focus-visible, a:focus-visible, input:focus-visible { outline: 3px solid #b91c1c !important; outline-offset: 2px; }
+.qa-welcome { font-size: 15px; line-height: 1.7; color: #1f2937; text-align: left; }
+.qa-welcome .qa-cover { color: #334155; font-size: 14px; }
+.qa-low { background: #fef3c7; color: #78350f; font-weight: 600; }
+.qa-pass { color: #14532d; }
+.qa-fail { color: #991b1b; }
+.qa-compact .qa-sources { max-height: none; overflow: visible; }
+.qa-compact #qa-chat, .qa-compact #qa-chat > div, .qa-compact #qa-chat .bubble-wrap, .qa-compact #qa-chat [role=log] { height: auto !important; max-height: none !important; overflow: visible !important; }
 footer { display: none !important; }
+#qa-chat button[aria-label="清空对话"], #qa-chat button[aria-label="Clear"] { display: none !important; }  /* one reset: 新对话 */
+table.qa-table td:nth-child(2), table.qa-table td:nth-child(3), table.qa-table td:nth-child(4) { white-space: nowrap; }
+
 """
 
-# [n] in an answer is a link to #qa-src-<turn>-<n>; a click opens that source card and brings it into view
-# (inside the page, never in a new tab).
+# Dark mode, designed: the same rules under Gradio's .dark class and under the system setting itself.
+DARK_CSS = """
+@D .qa-card { background: #1e293b; border-color: #475569; color: #e2e8f0; }
+@D .qa-card-head, @D .qa-turn-q, @D .qa-refs { color: #cbd5e1; }
+@D .qa-card-head b, @D a.qa-cite, @D a[href^="#qa-src-"] { color: #fca5a5 !important; }
+@D .qa-para { color: #e2e8f0; }
+@D .qa-para mark, @D .qa-refs mark { background: #713f12; color: #fef9c3; }
+@D .qa-card a.qa-doc { color: #93c5fd; }
+@D .qa-empty, @D .qa-nearest, @D .qa-hint, @D #qa-counter { color: #cbd5e1; }
+@D .qa-verdict-yes { background: #14532d; color: #dcfce7; }
+@D .qa-verdict-no { background: #7f1d1d; color: #fee2e2; }
+@D .qa-note { background: #422006; color: #fef08a; }
+@D table.qa-table th { background: #334155; color: #f1f5f9; }
+@D table.qa-table th, @D table.qa-table td { border-color: #475569; }
+@D .qa-welcome { color: #e2e8f0; }
+@D .qa-welcome .qa-cover { color: #cbd5e1; }
+@D .qa-low { background: #713f12; color: #fef3c7; }
+@D #qa-question textarea:focus, @D #qa-question textarea:focus-visible, @D button:focus-visible, @D a:focus-visible { outline-color: #fca5a5 !important; }
+@D .qa-card:focus { outline-color: #fca5a5; }
+"""
+
+
+def _one_selector_per_rule(css: str) -> str:
+    """Gradio rewrites `.dark` in the first selector of a rule only: give every selector its own rule."""
+    out = []
+    for line in css.strip().splitlines():
+        if "{" not in line:
+            continue
+        sels, body = line.split("{", 1)
+        out += [f"{sel.strip()} {{{body}" for sel in sels.split(",")]
+    return "\n".join(out)
+
+
+CSS += ("\n/* dark mode */\n" + _one_selector_per_rule(DARK_CSS.replace("@D ", ".dark ")) + "\n@media (prefers-color-scheme: dark) {\n"
+        + _one_selector_per_rule(DARK_CSS.replace("@D ", ":root ")) + "\n}\n")
+
+# [n] in an answer is a link to #qa-src-<turn>-<n>; a click opens that source card and brings it into view within
+# this page only: no scrollIntoView (inside an <iframe> it would scroll the portal page too), the page's own scroll
+# areas and window are scrolled by hand. Copying an answer copies plain text with its sources written out, not HTML.
+# The question box gets a character counter.
 HEAD = """
 <script>
+window.QA_MAX_CHARS = __QA_MAX__;
 (function () {
+  function scrollWithin(card) {
+    for (var p = card.parentElement; p && p !== document.body && p !== document.documentElement; p = p.parentElement) {
+      var oy = getComputedStyle(p).overflowY;
+      if ((oy === 'auto' || oy === 'scroll') && p.scrollHeight > p.clientHeight + 1) {
+        var pr = p.getBoundingClientRect(), cr = card.getBoundingClientRect();
+        p.scrollTop += (cr.top - pr.top) - Math.max(0, (p.clientHeight - cr.height) / 3);
+      }
+    }
+    var r = card.getBoundingClientRect();
+    if (r.top < 0 || r.bottom > window.innerHeight) {
+      window.scrollTo({top: window.scrollY + r.top - Math.max(0, (window.innerHeight - r.height) / 3), behavior: 'instant'});
+    }
+  }
   function reveal(id) {
-    var root = document;
-    var card = root.getElementById(id);
+    var card = document.getElementById(id);
     if (!card) return false;
     var d = card.closest('details');
     if (d) d.open = true;
-    var acc = card.closest('.qa-sources-acc');
-    card.scrollIntoView({behavior: 'smooth', block: 'center'});
+    scrollWithin(card);
+    if (!card.hasAttribute('tabindex')) card.setAttribute('tabindex', '-1');
+    card.focus({preventScroll: true});
     document.querySelectorAll('.qa-card.qa-flash').forEach(function (c) { c.classList.remove('qa-flash'); });
     card.classList.add('qa-flash');
     setTimeout(function () { card.classList.remove('qa-flash'); }, 4000);
@@ -86,6 +187,84 @@ HEAD = """
     reveal(m[1]);
   }, true);
   window.qaReveal = reveal;
+
+  // Plain text of an answer bubble: [n] stays [n], list items are numbered, table rows become lines,
+  // the source list under the answer is written out; hints (qa-nocopy) are left out.
+  function plain(node) {
+    if (node.nodeType === 3) return node.nodeValue;
+    if (node.nodeType !== 1) return '';
+    var tag = node.tagName;
+    if (node.classList && node.classList.contains('qa-nocopy')) return '';
+    if (tag === 'BR') return '\\n';
+    if (tag === 'OL' || tag === 'UL') {
+      var out = '\\n', i = 0;
+      node.childNodes.forEach(function (c) {
+        if (c.nodeType === 1 && c.tagName === 'LI') { i += 1; out += (tag === 'OL' ? i + '. ' : '- ') + plain(c).trim() + '\\n'; }
+      });
+      return out;
+    }
+    if (tag === 'TR') {
+      var cells = [];
+      node.childNodes.forEach(function (c) { if (c.nodeType === 1) cells.push(plain(c).trim()); });
+      return cells.join(' · ') + '\\n';
+    }
+    var inner = '';
+    node.childNodes.forEach(function (c) { inner += plain(c); });
+    if (/^(P|DIV|TABLE|THEAD|TBODY|CAPTION|H\\d|LI|SECTION)$/.test(tag)) return '\\n' + inner + '\\n';
+    return inner;
+  }
+  function toPlain(text) {
+    if (typeof text !== 'string' || !/<(a|p|div|span|table|ol|br|strong)\\b/i.test(text)) return text;
+    var doc = new DOMParser().parseFromString('<div>' + text + '</div>', 'text/html');
+    return plain(doc.body.firstChild).replace(/[ \\t]+\\n/g, '\\n').replace(/\\n{2,}/g, '\\n').trim();
+  }
+  window.qaPlainText = toPlain;
+  if (navigator.clipboard && navigator.clipboard.writeText) {
+    var write = navigator.clipboard.writeText.bind(navigator.clipboard);
+    navigator.clipboard.writeText = function (t) { return write(toPlain(t)); };
+  }
+
+  function counter() {
+    var box = document.querySelector('#qa-question textarea');
+    if (!box) return;
+    var el = document.getElementById('qa-counter');
+    if (!el) {
+      el = document.createElement('div');
+      el.id = 'qa-counter';
+      el.setAttribute('aria-live', 'polite');
+      var host = document.getElementById('qa-question');
+      host.appendChild(el);
+    }
+    var max = parseInt(box.getAttribute('data-max') || (document.getElementById('qa-question').dataset.max) || window.QA_MAX_CHARS || '500', 10);
+    var n = box.value.length;
+    el.textContent = n + ' / ' + max + ' 字' + (n > max ? '(超出上限,请精简)' : '');
+    el.classList.toggle('qa-over', n > max);
+  }
+  // Gradio's own strings that its translations leave in English.
+  var LABELS = [[/^Copy message$/, '复制回答(纯文本,含出处)'], [/^Copied message$/, '已复制'], [/^Select example (\\d+): /, '示例 $1:'],
+                [/^More tabs$/, '更多标签页'], [/^chatbot conversation$/, '对话记录'], [/^Clear$/, '清空'], [/^Copy$/, '复制'],
+                [/^Download$/, '下载'], [/^Close$/, '关闭'], [/^Error$/, '错误']];
+  function relabel(root) {
+    (root.querySelectorAll ? root : document).querySelectorAll('[aria-label],[title]').forEach(function (el) {
+      ['aria-label', 'title'].forEach(function (attr) {
+        var v = el.getAttribute(attr);
+        if (!v) return;
+        for (var i = 0; i < LABELS.length; i++) {
+          if (LABELS[i][0].test(v)) { el.setAttribute(attr, v.replace(LABELS[i][0], LABELS[i][1])); break; }
+        }
+      });
+    });
+  }
+  function named(root) {
+    // an upload area's accessible name is its visible (Chinese) text
+    document.querySelectorAll('.boundedheight[aria-label]').forEach(function (el) {
+      var t = (el.innerText || '').replace(/\s+/g, ' ').trim();
+      if (t && el.getAttribute('aria-label') !== t) el.setAttribute('aria-label', t);
+    });
+  }
+  new MutationObserver(function () { relabel(document); named(document); }).observe(document.documentElement, {subtree: true, childList: true, attributes: true, attributeFilter: ['aria-label', 'title']});
+  document.addEventListener('input', function (ev) { if (ev.target.closest && ev.target.closest('#qa-question')) counter(); }, true);
+  setInterval(counter, 700);
 })();
 </script>
 """
@@ -106,8 +285,24 @@ def _inert(text: str) -> str:
     return re.sub(r"(?i)(https?|ftp|mailto)(:)|(www)(\.)", lambda m: (m.group(1) or m.group(3)) + ("&#58;" if m.group(2) else "&#46;"), out)
 
 
-def answer_markdown(text: str, turn: int, known: set[int] | None = None) -> str:
-    """The answer for the chat bubble: inert text (see _inert), with each of our [n] a link to its source card."""
+STATUS_LABELS = {"result": "已实现", "goal": "目标", "plan": "计划", "missing": "未提及"}
+VERDICT_LABELS = {"yes": "是", "no": "不是"}
+LIST_TYPES = ("list", "section")
+
+
+def cite_label(c: dict) -> str:
+    """A citation written out, as plain text: 克拉玛依市 · 2024年工作报告 · 二、… (innermost headings)."""
+    kind = KIND_LABELS.get(c.get("kind"), c.get("kind") or "")
+    parts = [c.get("region") or "地区不详", f"{c['year']}年{kind}" if c.get("year") else (kind or "年份不详")]
+    section = (c.get("section") or "").split(" > ")
+    if section and section[0]:
+        parts.append(" ".join(section[-2:]) if len(section) > 1 else section[0])
+    return " · ".join(parts)
+
+
+def answer_markdown(text: str, turn: int, known: set[int] | None = None, titles: dict[int, str] | None = None) -> str:
+    """The answer for the chat bubble: inert text (see _inert), with each of our [n] a link to its source card
+    (its title previews the source on hover)."""
     text = text or ""
     pieces, pos = [], 0
     for m in MARKER.finditer(text):
@@ -116,10 +311,73 @@ def answer_markdown(text: str, turn: int, known: set[int] | None = None) -> str:
         if known is not None and n not in known:
             pieces.append(_inert(m.group(0)))
         else:
-            pieces.append(f'<a class="qa-cite" href="#qa-src-{turn}-{n}" title="查看来源 {n}">[{n}]</a>')
+            title = _inert((titles or {}).get(n) or f"查看来源 {n}")
+            pieces.append(f'<a class="qa-cite" href="#qa-src-{turn}-{n}" title="{title}">[{n}]</a>')
         pos = m.end()
     pieces.append(_inert(text[pos:]))
     return "".join(pieces)
+
+
+def filters_note(filters: dict | None, refused: bool) -> str:
+    active = [f"{name} {_inert(KIND_LABELS.get(v, v) if key == 'kind' else v)}" for key, name in (("region", "地区"), ("year", "年份"), ("kind", "类型"))
+              if (v := (filters or {}).get(key))]
+    if not active:
+        return ""
+    tail = "没有找到可能是筛选所致,可把筛选改回「全部」再问。" if refused else "回答只来自符合筛选的文档。"
+    return f'<p class="qa-note qa-filter-note" role="note">已启用筛选:{"、".join(active)}。{tail}</p>'
+
+
+def answer_html(answer: dict, turn: int, filters: dict | None = None) -> str:
+    """A whole answer bubble: 是/不是 first for yes/no and premise questions, lists numbered, aggregation tables as
+    tables, notes (partial list, active filters) visible, and the sources written out under the answer."""
+    cites = answer.get("citations") or []
+    known = {c["n"] for c in cites}
+    titles = {c["n"]: f"[{c['n']}] {cite_label(c)}:{(c.get('quote') or '')[:80]}" for c in cites}
+    text = (answer.get("answer") or "").strip()
+    out = []
+    verdict = answer.get("verdict")
+    if verdict in VERDICT_LABELS:
+        out.append(f'<p class="qa-verdict qa-verdict-{verdict}"><strong>{VERDICT_LABELS[verdict]}</strong></p>')
+    lines = [ln for ln in text.split("\n") if ln.strip()]
+    if answer.get("answer_type") in LIST_TYPES and not answer.get("refused") and len(lines) >= 2:
+        intro = lines[0] if lines[0].rstrip().endswith((":", ":")) else ""
+        items = lines[1:] if intro else lines
+        if intro:
+            out.append(f"<p>{answer_markdown(intro, turn, known, titles)}</p>")
+        out.append('<ol class="qa-list">' + "".join(f"<li>{answer_markdown(i, turn, known, titles)}</li>" for i in items) + "</ol>")
+    else:
+        out.append("<p>" + "<br>".join(answer_markdown(ln, turn, known, titles) for ln in lines) + "</p>")
+    table = answer.get("table") or []
+    if table:
+        head = "".join(f"<th>{h}</th>" for h in ("地区", "年份", "数值", "状态", "来源"))
+        rows = []
+        for r in table:
+            region = _inert(r.get("region")) + (f"({_inert(r['scope'])})" if r.get("scope") else "")
+            n = r.get("n") or 0
+            src = (f'<a class="qa-cite" href="#qa-src-{turn}-{n}" title="{_inert(titles.get(n, ""))}">[{n}]</a> {_inert(cite_label(next(c for c in cites if c["n"] == n)))}'
+                   if n in known else "—")
+            rows.append(f"<tr><td>{region}</td><td>{r.get('year') or '—'}</td><td>{_inert(r.get('raw') or '—')}</td>"
+                        f"<td>{_inert(STATUS_LABELS.get(r.get('status'), r.get('status') or ''))}</td><td>{src}</td></tr>")
+        out.append(f'<div class="qa-table-wrap"><table class="qa-table"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>')
+    for note in answer.get("notes") or []:
+        out.append(f'<p class="qa-note" role="note">ⓘ {_inert(note)}</p>')
+    out.append(filters_note(filters, bool(answer.get("refused"))))
+    if cites:
+        refs = "".join(f'<div><a class="qa-cite" href="#qa-src-{turn}-{c["n"]}" title="{_inert(titles[c["n"]])}">[{c["n"]}]</a> {_inert(cite_label(c))}</div>'
+                       for c in cites)
+        out.append(f'<div class="qa-refs">{refs}</div>')
+        out.append('<p class="qa-hint qa-nocopy">点击 [n] 查看原文出处;表格可下载为 CSV。</p>' if table else
+                   '<p class="qa-hint qa-nocopy">点击 [n] 查看原文出处。</p>')
+    return "".join(out)
+
+
+def answer_plain(answer: dict) -> str:
+    """The answer as plain text with its citations written out (what 复制 copies)."""
+    text = (answer.get("answer") or "").strip()
+    if answer.get("verdict") in VERDICT_LABELS and not text.startswith(VERDICT_LABELS[answer["verdict"]]):
+        text = f"{VERDICT_LABELS[answer['verdict']]}。{text}"
+    refs = [f"[{c['n']}] {cite_label(c)}" for c in answer.get("citations") or []]
+    return "\n".join([text] + refs)
 
 
 def highlighted_paragraph(text: str, quote: str) -> str:
@@ -200,6 +458,39 @@ def filter_choices(service: Service):
     return [("全部地区", ALL)] + [(r, r) for r in regions], [("全部年份", ALL)] + [(str(y), str(y)) for y in years]
 
 
+def coverage(service: Service) -> dict:
+    """What the index covers, from the catalogue: regions, years, kinds and the document count."""
+    docs = service.index.catalog.documents()
+    years = sorted({d.year for d in docs if d.year})
+    return {"documents": len(docs), "regions": sorted({d.region for d in docs if d.region}), "years": years,
+            "kinds": [KIND_LABELS[k] for k in KIND_LABELS if any(d.kind == k for d in docs)]}
+
+
+def welcome_html(service: Service) -> str:
+    """The chat's first screen: what the bot covers and how to ask; the example questions sit under it."""
+    cov = coverage(service)
+    if not cov["documents"]:
+        cover = "目前还没有收录报告,请管理员在「文档管理」中上传。"
+    else:
+        regions = "、".join(cov["regions"][:12]) + (f" 等 {len(cov['regions'])} 个地区" if len(cov["regions"]) > 12 else f"(共 {len(cov['regions'])} 个地区)")
+        years = (f"{cov['years'][0]}—{cov['years'][-1]} 年" if len(cov["years"]) > 1 else f"{cov['years'][0]} 年") if cov["years"] else "年份不详"
+        cover = f"已收录 {cov['documents']} 篇文档:{_e(regions)};{years};类型:{_e('、'.join(cov['kinds']))}。"
+    return (f'<div class="qa-welcome" id="qa-welcome"><p><strong>您好!我根据各地法治政府建设报告回答问题</strong>,每句回答都附可核对的原文出处。</p>'
+            f'<p class="qa-cover">{cover}</p><p class="qa-cover">可以问具体指标、哪些地区达到某个标准、某地的不足和下一步打算,或核对一个说法是否属实。点下面的示例试试:</p></div>')
+
+
+def write_csv(text: str) -> str:
+    """The answer's table as a file Gradio can serve (its temporary folder; never the data folder)."""
+    import tempfile
+    import uuid
+
+    folder = Path(tempfile.gettempdir()) / "qa-tables" / uuid.uuid4().hex
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "回答表格.csv"
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
 def make_respond(service: Service, channel: str):
     from ..retrieval import Filters
 
@@ -207,47 +498,52 @@ def make_respond(service: Service, channel: str):
         chat = list(chat or [])
         turns = list(turns or [])
         question = (message or "").strip()
+        hidden = gr.DownloadButton(visible=False, value=None)
         if not question:
-            yield chat, sources_html(turns), turns, message
+            yield chat, sources_html(turns), turns, message, gr.skip(), gr.skip()
             return
         chat.append({"role": "user", "content": _e(question)})
         chat.append({"role": "assistant", "content": "正在检索相关报告…"})
-        yield chat, sources_html(turns), turns, ""
+        yield chat, sources_html(turns), turns, "", gr.skip(), hidden
         filters = Filters(region=region or None, year=int(year) if year else None, kind=kind or None)
+        active = {"region": region or None, "year": year or None, "kind": kind or None}
         history = [{"question": t["question"], "answer": t["answer"]} for t in turns if not t.get("error")]
         turn = len(turns)
         streamed = ""
+        csv = hidden
         try:
             for ev in service.ask_stream(_who(service, request), question, filters=filters, history=history, backend=backend or None):
                 if ev["type"] == "token":
                     streamed += ev["text"]
                     chat[-1] = {"role": "assistant", "content": _e(streamed) + " ▌"}
-                    yield chat, gr.skip(), turns, gr.skip()
+                    yield chat, gr.skip(), turns, gr.skip(), gr.skip(), gr.skip()
                 elif ev["type"] == "answer":
-                    answer = ev["answer"].to_dict()
-                    cites = answer["citations"]
+                    obj = ev["answer"]
+                    answer = obj.to_dict()
                     turns.append({
                         "question": question,
                         "answer": answer["answer"],
-                        "citations": cites,
+                        "citations": answer["citations"],
                         "nearest": answer.get("nearest", []),
                         "refused": answer["refused"],
                         "backend": answer.get("backend", ""),
-                        "filters": {"region": region or None, "year": year or None, "kind": kind or None},
+                        "filters": active,
                     })
-                    body = answer_markdown(answer["answer"], turn, {c["n"] for c in cites})
-                    if cites:
-                        body += f'<br><span style="font-size:.8em;color:#64748b">来源 {len(cites)} 条 · 点击 [n] 查看</span>'
-                    chat[-1] = {"role": "assistant", "content": body}
+                    chat[-1] = {"role": "assistant", "content": answer_html(answer, turn, active)}
+                    if answer.get("table"):
+                        csv = gr.DownloadButton(value=write_csv(obj.table_csv()), visible=True)
         except QaError as exc:
             chat[-1] = {"role": "assistant", "content": f"⚠️ {_e(exc.message)}"}
         except Exception:  # keep the chat usable whatever happens; details go to the log, not to the user
             log.exception("chat answer failed")
             chat[-1] = {"role": "assistant", "content": "⚠️ 出错了,请稍后再试。"}
-        if len(turns) == turn:  # one turn per question, so chat message 2i+1 is always turn i
+        failed = len(turns) == turn
+        if failed:  # one turn per question, so chat message 2i+1 is always turn i
             turns.append({"question": question, "answer": "", "citations": [], "nearest": [], "refused": True, "error": True,
                           "backend": "", "filters": {}})
-        yield chat, sources_html(turns), turns, ""
+        answered = any(not t.get("error") for t in turns)
+        # On an error the question goes back into the box, to be fixed and sent again.
+        yield chat, sources_html(turns), turns, (message if failed else ""), gr.Column(visible=answered), csv
 
     return respond
 
@@ -262,18 +558,7 @@ def make_feedback(service: Service, channel: str):
                              t.get("backend", ""), t.get("filters"), channel)
         return ("👍 已记录,谢谢!" if rating > 0 else "👎 已记录,我们会改进。") + (" (含评论)" if (comment or "").strip() else ""), ""
 
-    def like(data: gr.LikeData, turns: list, request: gr.Request = None):
-        # Chat messages alternate question/answer, so answer i sits at index 2*i+1.
-        index = data.index[0] if isinstance(data.index, (list, tuple)) else data.index
-        turn = int(index) // 2
-        if not turns or turn >= len(turns) or data.liked in (None, ""):
-            return "已记录。"
-        t = turns[turn]
-        service.add_feedback(_who(service, request), 1 if data.liked is True or data.liked == "Like" else -1, t["question"], t["answer"],
-                             t.get("citations", []), "", t.get("backend", ""), t.get("filters"), channel)
-        return "已记录,谢谢!"
-
-    return feedback, like
+    return feedback
 
 
 def chat_panel(service: Service, compact: bool):
@@ -282,7 +567,7 @@ def chat_panel(service: Service, compact: bool):
 
     turns = gr.State([])
     respond = make_respond(service, "embed" if compact else "ui")
-    feedback, like = make_feedback(service, "embed" if compact else "ui")
+    feedback = make_feedback(service, "embed" if compact else "ui")
     backends = available_backends(service.settings)
     region = year = kind = backend = None
 
@@ -291,32 +576,36 @@ def chat_panel(service: Service, compact: bool):
             chat = gr.Chatbot(
                 value=[],
                 label="对话",
-                height=360 if compact else 520,
+                show_label=False,
+                height=None if compact else 560,
+                min_height=None if compact else 360,
                 elem_id="qa-chat",
                 sanitize_html=True,
                 render_markdown=True,
                 buttons=["copy"],
-                placeholder="请输入关于法治政府建设报告的问题,例如:" + ANCHOR_QUESTION,
+                feedback_options=None,  # one feedback control: 👍/👎 under the chat, about the latest answer
+                placeholder=welcome_html(service),
+                examples=[{"text": q} for q in EXAMPLES],
             )
             with gr.Row():
-                msg = gr.Textbox(placeholder="输入问题,回车发送", show_label=False, scale=5, elem_id="qa-question", max_lines=4, autofocus=not compact)
+                msg = gr.Textbox(placeholder="输入问题,按回车发送", label="您的问题", show_label=False, scale=5, elem_id="qa-question",
+                                 max_lines=4, autofocus=not compact)
                 send = gr.Button("发送", variant="primary", scale=1, min_width=80, elem_id="qa-send")
             if not compact:
-                gr.Examples(examples=[[q] for q in EXAMPLES], inputs=[msg], label="示例问题")
                 with gr.Row():
                     region = gr.Dropdown(label="地区", choices=[("全部地区", ALL)], value=ALL, elem_id="qa-region", allow_custom_value=True)
                     year = gr.Dropdown(label="年份", choices=[("全部年份", ALL)], value=ALL, elem_id="qa-year")
                     kind = gr.Dropdown(label="类型", choices=KIND_CHOICES, value=ALL, elem_id="qa-kind")
                 backend = gr.Radio(label="生成方式", choices=[(BACKEND_LABELS.get(b, b), b) for b in backends], value=service.settings.backend if service.settings.backend in backends else backends[0],
                                    visible=len(backends) > 1, elem_id="qa-backend")
-            else:
-                gr.Examples(examples=[[ANCHOR_QUESTION]], inputs=[msg], label="试试")
-            with gr.Row():
-                up = gr.Button("👍 有帮助", size="sm", elem_id="qa-up", min_width=60)
-                down = gr.Button("👎 没帮助", size="sm", elem_id="qa-down", min_width=60)
-                clear = gr.Button("🗑 清空对话", size="sm", elem_id="qa-clear", min_width=60)
-            comment = gr.Textbox(placeholder="(可选)写下您的意见,再点 👍 或 👎", show_label=False, lines=1, elem_id="qa-comment", visible=True)
+            csv = gr.DownloadButton("下载表格(CSV)", visible=False, size="sm", elem_id="qa-csv")
+            with gr.Column(visible=False, elem_id="qa-feedback") as fb_box:
+                with gr.Row():
+                    up = gr.Button("👍 有帮助", size="sm", elem_id="qa-up", min_width=60)
+                    down = gr.Button("👎 没帮助", size="sm", elem_id="qa-down", min_width=60)
+                comment = gr.Textbox(placeholder="(可选)写下您的意见,再点 👍 或 👎", label="意见", show_label=False, lines=1, elem_id="qa-comment")
             fb_status = gr.Markdown("", elem_id="qa-feedback-status")
+            clear = gr.Button("🗑 新对话(清空对话、来源和上下文)", size="sm", elem_id="qa-clear", min_width=60)
         with gr.Column(scale=2 if not compact else 1):
             if compact:
                 with gr.Accordion("来源", open=True, elem_classes=["qa-sources-acc"]):
@@ -326,10 +615,22 @@ def chat_panel(service: Service, compact: bool):
                 sources = gr.HTML(sources_html([]), elem_id="qa-sources", elem_classes=["qa-sources"])
 
     inputs = [msg, chat, turns] + ([region, year, kind, backend] if not compact else [])
-    outputs = [chat, sources, turns, msg]
+    outputs = [chat, sources, turns, msg, fb_box, csv]
     msg.submit(respond, inputs, outputs, api_visibility="private")
     send.click(respond, inputs, outputs, api_visibility="private")
-    clear.click(lambda: ([], sources_html([]), [], "", ""), None, [chat, sources, turns, msg, fb_status], api_visibility="private")
+    def example(data: gr.SelectData):
+        return data.value.get("text", "") if isinstance(data.value, dict) else str(data.value)
+
+    chat.example_select(example, None, msg, api_visibility="private").then(respond, inputs, outputs, api_visibility="private")
+
+    # One reset: the bubbles, the sources, the conversation memory (turns), the feedback target and the table.
+    def reset():
+        return [], sources_html([]), [], "", "", gr.Column(visible=False), gr.DownloadButton(visible=False, value=None), ""
+
+    reset_outputs = [chat, sources, turns, msg, fb_status, fb_box, csv, comment]
+    clear.click(reset, None, reset_outputs, api_visibility="private")
+    chat.clear(reset, None, reset_outputs, api_visibility="private")
+
     def thumbs_up(c, t, request: gr.Request):
         return feedback(1, c, t, request)
 
@@ -338,7 +639,6 @@ def chat_panel(service: Service, compact: bool):
 
     up.click(thumbs_up, [comment, turns], [fb_status, comment], api_visibility="private")
     down.click(thumbs_down, [comment, turns], [fb_status, comment], api_visibility="private")
-    chat.like(like, [turns], [fb_status], api_visibility="private")
     return {"chat": chat, "region": region, "year": year, "kind": kind}
 
 
@@ -396,25 +696,73 @@ def _read_upload(path: str, limit: int) -> bytes:
         return f.read(limit + 1)
 
 
+def is_admin(service: Service, who: Principal | None) -> bool:
+    return who is not None and who.is_admin
+
+
+def metadata_html(d) -> str:
+    """The detected metadata with how sure the detection was; low confidence highlighted, to be checked."""
+    if d is None:
+        return '<div class="qa-empty">选择一篇文档后,这里显示系统识别出的元数据及其可信度。</div>'
+    rows = []
+    values = {"title": d.title, "region": d.region, "province": d.province, "level": d.level, "department": getattr(d, "department", ""),
+              "year": _years(d), "kind": KIND_LABELS.get(d.kind, d.kind), "published": d.published or ""}
+    for key, value in values.items():
+        a = (d.attribution or {}).get(key) or ({} if key != "year" else (d.attribution or {}).get("year_end") or {})
+        conf = a.get("confidence")
+        low = conf is not None and conf < LOW_CONFIDENCE
+        sure = "—" if conf is None else f"{round(conf * 100)}%" + ("(低,请核对)" if low else "")
+        evidence = _e((a.get("evidence") or "")[:60])
+        rows.append(f'<tr class="{"qa-low" if low else ""}"><th scope="row">{FIELD_LABELS.get(key, key)}</th><td>{_e(value) or "—"}</td>'
+                    f"<td>{sure}</td><td>{evidence}</td></tr>")
+    return ('<table class="qa-table qa-meta" id="qa-doc-meta-table"><caption>识别出的元数据(可信度低于 '
+            f'{round(LOW_CONFIDENCE * 100)}% 的已标出)</caption><thead><tr><th>字段</th><th>值</th><th>可信度</th><th>依据</th></tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table>')
+
+
+def delete_preview(service: Service, who: Principal | None, doc_id: str) -> str:
+    """Exactly what a delete removes: this document, and the stored original only when no other document shares it."""
+    d = service.document(who, doc_id)
+    siblings = [x for x in service.documents(who) if x.source == d.source and x.doc_id != d.doc_id]
+    what = f"将删除文档《{_e(d.title)}》({_e(d.label())})及其索引"
+    if siblings:
+        what += f";文件「{_e(display_source(d.source))}」中的其他 {len(siblings)} 篇文档保留,文件本身保留。"
+    else:
+        what += f";它是文件「{_e(display_source(d.source))}」中唯一的文档,该文件也将一并移除。"
+    return f"⚠️ {what}此操作不能撤销,确定吗?"
+
+
 def documents_page(service: Service, chat_parts: dict):
     with gr.Column():
-        gr.Markdown(f"上传报告(txt、md、html、pdf、docx,单个文件不超过 {service.settings.max_upload_mb} MB),系统会自动识别地区、年份和类型并建立索引。"
-                    "上传、更正和删除需要管理员密钥。")
-        files = gr.File(label="选择文件", file_count="multiple", file_types=sorted(set(FORMATS)), elem_id="qa-upload", type="filepath")
-        upload_btn = gr.Button("上传并索引", variant="primary", elem_id="qa-upload-btn")
-        upload_status = gr.Markdown("", elem_id="qa-upload-status")
+        reader_note = gr.Markdown("您可以浏览已索引的文档。上传、更正和删除需要管理员登录。", visible=False, elem_id="qa-reader-note")
+        with gr.Column(visible=False, elem_id="qa-admin-upload") as admin_upload:
+            gr.Markdown(f"上传报告(txt、md、html、pdf、docx,单个文件不超过 {service.settings.max_upload_mb} MB),系统会自动识别地区、年份和类型并建立索引。")
+            files = gr.File(label="选择文件", file_count="multiple", file_types=sorted(set(FORMATS)), elem_id="qa-upload", type="filepath")
+            upload_btn = gr.Button("上传并索引", variant="primary", elem_id="qa-upload-btn")
+            upload_status = gr.Markdown("", elem_id="qa-upload-status")
         table = gr.Dataframe(value=[], headers=DOC_HEADERS, interactive=False, wrap=True, elem_id="qa-doc-table", label="已索引的文档", max_height=420)
-        with gr.Accordion("更正元数据 / 删除文档", open=True):
-            doc_pick = gr.Dropdown(label="选择文档", choices=[], value=None, elem_id="qa-doc-pick")
-            with gr.Row():
-                f_title = gr.Textbox(label="标题")
-                f_region = gr.Textbox(label="地区")
-                f_year = gr.Number(label="年份", precision=0, value=None)
-                f_kind = gr.Dropdown(label="类型", choices=[(label, kind) for kind, label in KIND_LABELS.items()], value=None)
-            with gr.Row():
-                save_btn = gr.Button("保存更正", elem_id="qa-doc-save")
-                delete_btn = gr.Button("删除该文档", variant="stop", elem_id="qa-doc-delete")
-            edit_status = gr.Markdown("")
+        with gr.Column(visible=False, elem_id="qa-admin-edit") as admin_edit:
+            with gr.Accordion("核对元数据 / 删除文档", open=True):
+                doc_pick = gr.Dropdown(label="选择文档", choices=[], value=None, elem_id="qa-doc-pick")
+                meta = gr.HTML(metadata_html(None), elem_id="qa-doc-meta")
+                with gr.Row():
+                    f_title = gr.Textbox(label="标题", elem_id="qa-f-title")
+                    f_region = gr.Textbox(label="地区(省份和级别随之更新)", elem_id="qa-f-region")
+                    f_province = gr.Textbox(label="省份", elem_id="qa-f-province")
+                    f_level = gr.Dropdown(label="级别", choices=["省级", "市级", "县区级"], value=None, allow_custom_value=True, elem_id="qa-f-level")
+                with gr.Row():
+                    f_department = gr.Textbox(label="部门", elem_id="qa-f-department")
+                    f_year = gr.Number(label="年份", precision=0, value=None, elem_id="qa-f-year")
+                    f_kind = gr.Dropdown(label="类型", choices=[(label, kind) for kind, label in KIND_LABELS.items()], value=None, elem_id="qa-f-kind")
+                with gr.Row():
+                    save_btn = gr.Button("保存更正", elem_id="qa-doc-save")
+                    delete_btn = gr.Button("删除该文档…", variant="stop", elem_id="qa-doc-delete")
+                with gr.Column(visible=False, elem_id="qa-confirm") as confirm_box:
+                    confirm_text = gr.Markdown("", elem_id="qa-confirm-text")
+                    with gr.Row():
+                        confirm_btn = gr.Button("确认删除", variant="stop", elem_id="qa-confirm-delete")
+                        cancel_btn = gr.Button("取消", elem_id="qa-cancel-delete")
+                edit_status = gr.Markdown("", elem_id="qa-edit-status")
 
     def refreshed(request: gr.Request | None):
         who = _who(service, request)
@@ -452,7 +800,8 @@ def documents_page(service: Service, chat_parts: dict):
             finally:
                 Path(p).unlink(missing_ok=True)  # Gradio's temporary copy: we have what we need
             status = {"added": "✅ 已添加", "updated": "✅ 已更新", "unchanged": "ℹ️ 内容未变", "duplicate": "ℹ️ 已有相同文件"}.get(result.status, result.status)
-            docs = "、".join(f"{_e(d.region or '地区不详')} {d.year or ''} {_e(KIND_LABELS.get(d.kind, d.kind))}" for d in result.documents)
+            docs = "、".join(f"{_e(d.region or '地区不详')} {d.year or ''} {_e(KIND_LABELS.get(d.kind, d.kind))}" + (" ⚠ 需核对" if d.low_confidence() else "")
+                            for d in result.documents)
             extra = f"(与 {_e(display_source(result.duplicate_of))} 相同,未重复索引)" if result.status == "duplicate" else ""
             lines.append(f"{status} {_e(name)}{extra}" + (f":{len(result.documents)} 篇({docs}),{result.chunks} 段" if result.documents and result.status != "duplicate" else ""))
         progress((len(paths), len(paths)), desc="完成")
@@ -463,49 +812,111 @@ def documents_page(service: Service, chat_parts: dict):
             d = service.document(_who(service, request), doc_id) if doc_id else None
         except QaError:
             d = None
+        hide = gr.Column(visible=False)
         if d is None:
-            return "", "", None, None
-        return d.title, d.region, d.year, d.kind
+            return "", "", "", None, "", None, None, metadata_html(None), hide
+        return d.title, d.region, d.province, d.level or None, getattr(d, "department", "") or "", d.year, d.kind, metadata_html(d), hide
 
-    def save(doc_id, title, region, year, kind, request: gr.Request):
+    def save(doc_id, title, region, province, level, department, year, kind, request: gr.Request):
         if not doc_id:
-            return ["请先选择文档。"] + refreshed(request)
-        fields = {"title": title, "region": region, "year": int(year) if year else None, "kind": kind}
+            return ["请先选择文档。"] + refreshed(request) + [gr.skip()] * 4
+        fields = {"title": title, "region": region, "province": province, "level": level, "department": department,
+                  "year": int(year) if year else None, "kind": kind}
         try:
             d = service.correct(_who(service, request), doc_id, {k: v for k, v in fields.items() if v not in (None, "")})
         except QaError as exc:
-            return [f"❌ {_e(exc.message)}"] + refreshed(request)
-        return [f"✅ 已保存:{_e(d.title)}({_e(d.region)} · {d.year or '—'} · {_e(KIND_LABELS.get(d.kind, d.kind))})"] + refreshed(request)
+            return [f"❌ {_e(exc.message)}"] + refreshed(request) + [gr.skip()] * 4
+        msg = f"✅ 已保存:{_e(d.title)}({_e(d.region)} · {_e(d.province)} · {_e(d.level)} · {d.year or '—'} · {_e(KIND_LABELS.get(d.kind, d.kind))})"
+        out = refreshed(request)
+        out[1] = gr.Dropdown(choices=doc_choices(service, _who(service, request)), value=doc_id)
+        return [msg] + out + [d.region, d.province, d.level or None, metadata_html(d)]
+
+    def ask_delete(doc_id, request: gr.Request):
+        if not doc_id:
+            return "请先选择文档。", gr.Column(visible=False), ""
+        try:
+            text = delete_preview(service, _who(service, request), doc_id)
+        except QaError as exc:
+            return f"❌ {_e(exc.message)}", gr.Column(visible=False), ""
+        return "", gr.Column(visible=True), text
 
     def delete(doc_id, request: gr.Request):
+        hide = gr.Column(visible=False)
         if not doc_id:
-            return ["请先选择文档。"] + refreshed(request)
+            return ["请先选择文档。"] + refreshed(request) + [hide, metadata_html(None)]
         try:
             out = service.delete(_who(service, request), doc_id)
         except QaError as exc:
-            return [f"❌ {_e(exc.message)}"] + refreshed(request)
-        gone = f",文件 {_e(out['file'])} 已移除" if out["file_removed"] else ""
-        return [f"🗑 已删除《{_e(out['title'])}》{gone}"] + refreshed(request)
+            return [f"❌ {_e(exc.message)}"] + refreshed(request) + [hide, gr.skip()]
+        gone = f",文件「{_e(out['file'])}」已一并移除" if out["file_removed"] else ",文件中的其他文档保留"
+        return [f"🗑 已删除《{_e(out['title'])}》{gone}。"] + refreshed(request) + [hide, metadata_html(None)]
 
     extra = [chat_parts["region"], chat_parts["year"]] if chat_parts.get("region") is not None else []
     upload_btn.click(upload, [files], [upload_status, table, doc_pick] + extra, api_visibility="private")
-    doc_pick.change(pick, [doc_pick], [f_title, f_region, f_year, f_kind], api_visibility="private")
-    save_btn.click(save, [doc_pick, f_title, f_region, f_year, f_kind], [edit_status, table, doc_pick] + extra, api_visibility="private")
-    delete_btn.click(delete, [doc_pick], [edit_status, table, doc_pick] + extra, api_visibility="private")
-    return table, doc_pick
+    doc_pick.change(pick, [doc_pick], [f_title, f_region, f_province, f_level, f_department, f_year, f_kind, meta, confirm_box], api_visibility="private")
+    save_btn.click(save, [doc_pick, f_title, f_region, f_province, f_level, f_department, f_year, f_kind],
+                   [edit_status, table, doc_pick] + extra + [f_region, f_province, f_level, meta], api_visibility="private")
+    delete_btn.click(ask_delete, [doc_pick], [edit_status, confirm_box, confirm_text], api_visibility="private")
+    cancel_btn.click(lambda: (gr.Column(visible=False), "已取消,未删除任何内容。"), None, [confirm_box, edit_status], api_visibility="private")
+    confirm_btn.click(delete, [doc_pick], [edit_status, table, doc_pick] + extra + [confirm_box, meta], api_visibility="private")
+    return table, doc_pick, {"reader_note": reader_note, "admin": [admin_upload, admin_edit]}
 
 
 # ---------------------------------------------------------------- evaluation and status pages
+
+# Metric names a non-engineer can read, each with one line on what it measures.
+METRIC_LABELS = {
+    "evidence_recall@5": ("证据召回率(前 5 段)", "正确的原文段落出现在检索结果前 5 段中的问题比例。"),
+    "key_fact_recall": ("关键事实召回率", "标准答案要求的关键事实(数字、名称、条目)出现在回答中的比例。"),
+    "fully_correct": ("完全正确率", "回答包含全部关键事实且出处正确的问题比例。"),
+    "refusal_recall": ("正确拒答率", "文档中没有答案的问题,系统如实回答“没有找到”而不是编造的比例。"),
+    "false_premises_corrected": ("错误前提纠正率", "问题里带着错误说法时,回答先用“不是”加以纠正的比例。"),
+    "supported_rate": ("有据可查率", "回答中的每句话都能在所引原文中找到依据的比例。"),
+    "citation_precision": ("引用准确率", "回答所引的出处确实支持该句话的比例。"),
+    "hit@1": ("首位命中率", "正确文档排在检索结果第一位的问题比例。"),
+    "hit@5": ("前 5 命中率", "正确文档出现在检索结果前 5 位的问题比例。"),
+    "mrr": ("平均倒数排名", "正确文档排名的倒数的平均值,越接近 1 越好。"),
+}
+
+
+def load_floors() -> dict[str, float]:
+    try:
+        from ..evaluation.run import DEFAULT_FLOORS, load_floors as load
+
+        return load(DEFAULT_FLOORS)
+    except Exception:
+        return {}
+
+
+def metrics_html(metrics: dict | None, floors: dict[str, float]) -> str:
+    """The gated metrics (and any others measured) in Chinese, with their floors as 达标 / 未达标."""
+    metrics = metrics or {}
+    keys = list(dict.fromkeys(list(floors) + [k for k in metrics if isinstance(metrics.get(k), (int, float))]))
+    rows = []
+    for key in keys:
+        name, explain = METRIC_LABELS.get(key, (key, ""))
+        value, floor = metrics.get(key), floors.get(key)
+        shown = "尚未运行" if value is None else (f"{value:.3f}" if isinstance(value, (int, float)) else _e(value))
+        if floor is None or value is None or not isinstance(value, (int, float)):
+            verdict = "—"
+        else:
+            verdict = '<strong class="qa-pass">✅ 达标</strong>' if value >= floor else '<strong class="qa-fail">❌ 未达标</strong>'
+        rows.append(f"<tr><th scope=\"row\">{_e(name)}<div class=\"qa-hint\">{_e(explain)}</div></th><td>{shown}</td>"
+                    f"<td>{'—' if floor is None else f'{floor:.2f}'}</td><td>{verdict}</td></tr>")
+    return ('<table class="qa-table qa-metrics" id="qa-eval-table"><caption>评测指标(0 到 1,越高越好;下限来自 eval/floors.json)</caption>'
+            '<thead><tr><th>指标</th><th>本次结果</th><th>下限</th><th>是否达标</th></tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table>')
+
 
 def evaluation_page(service: Service):
     if importlib.util.find_spec("qa.evaluation") is None or importlib.util.find_spec("qa.evaluation.run") is None:
         gr.Markdown("评测模块 `qa.evaluation` 尚未安装,此页暂不可用。", elem_id="qa-eval-note")
         return
-    gr.Markdown("在项目自带的标准问答集上评测(需要管理员密钥)。评测使用单独的种子文档索引,不受上传文档影响。"
-                "用自己的问答集评测请用命令行:`qa eval --gold 文件.jsonl`。", elem_id="qa-eval-note")
+    gr.Markdown("在项目自带的标准问答集上评测回答质量(需要管理员权限)。评测使用单独的种子文档索引,不受上传文档影响。"
+                "下表列出每项指标的含义和必须达到的下限;运行后显示本次结果是否达标。", elem_id="qa-eval-note")
     run = gr.Button("运行评测", variant="primary", elem_id="qa-eval-run")
     where = gr.Markdown("")
-    summary = gr.JSON(label="评测摘要")
+    table = gr.HTML(metrics_html(None, load_floors()), elem_id="qa-eval-metrics")
     charts = gr.HTML("")
 
     def go(request: gr.Request, progress=gr.Progress()):
@@ -515,32 +926,32 @@ def evaluation_page(service: Service):
             progress(0, desc="正在准备评测索引…")
             out = service.evaluate(who, lambda d, n: progress((d, n), desc=f"评测中 {d}/{n}"))
         except QaError as exc:
-            raise gr.Error(exc.message)
+            raise gr.Error(exc.message, title="错误")
         except Exception:
             log.exception("evaluation failed")
-            raise gr.Error("评测失败,请查看服务器日志。")
+            raise gr.Error("评测失败,请查看服务器日志。", title="错误")
         summ = out["summary"]
-        metrics = {name: sys.get("metrics", {}) for name, sys in summ.get("systems", {}).items()}
-        head = {k: summ.get(k) for k in ("dataset", "items", "backend", "documents", "seconds")}
-        return f"报告已保存:{_e(out['report'])}", {**head, "metrics": metrics}, out["charts"]
+        metrics = next(iter(summ.get("systems", {}).values()), {}).get("metrics", {})
+        head = f"已评测 {summ.get('items', '—')} 个问题,用时 {summ.get('seconds', 0) or 0:.0f} 秒;报告已保存为 {_e(out['report'])}。"
+        return head, metrics_html(metrics, load_floors()), out["charts"]
 
-    run.click(go, None, [where, summary, charts], api_visibility="private")
+    run.click(go, None, [where, table, charts], api_visibility="private")
 
 
 def status_markdown(service: Service, who: Principal | None = None) -> str:
+    """Health, document count and last update for anyone signed in; no paths, no model ids."""
     try:
         s = service.status(who)
     except QaError:
         return "请先登录。"
     rows = [
-        ("状态", "正常" if s["status"] == "ok" else "降级(向量库不可用或不一致)"),
-        ("文件 / 文档 / 段落", f"{s['files']} / {s['documents']} / {s['chunks']}"),
+        ("服务状态", "✅ 正常" if s["status"] == "ok" else "⚠️ 降级:检索库暂不可用或与目录不一致,请联系管理员"),
+        ("已收录文档", f"{s['documents']} 篇(来自 {s['files']} 个文件,共 {s['chunks']} 段)"),
         ("最近更新", s.get("last_update") or "—"),
-        ("嵌入模型", s["embedding_model"]),
-        ("生成方式", f"{s['backend']}(可用:{'、'.join(s['backends'])})"),
-        ("访问控制", "已启用 API key" if s["auth"] else "未启用"),
+        ("回答方式", "、".join(BACKEND_LABELS.get(b, b) for b in s["backends"]) + f"(默认:{BACKEND_LABELS.get(s['backend'], s['backend'])})"),
+        ("访问控制", "已启用访问密钥" if s["auth"] else "未启用(本机使用)"),
     ]
-    return "\n".join(["| 项目 | 值 |", "|---|---|"] + [f"| {k} | {_e(v)} |" for k, v in rows])
+    return "\n".join(["| 项目 | 状态 |", "|---|---|"] + [f"| {k} | {_e(v)} |" for k, v in rows])
 
 
 # ---------------------------------------------------------------- pages
@@ -552,7 +963,7 @@ def build_main(service: Service) -> gr.Blocks:
             with gr.Tab("问答", id="chat"):
                 parts = chat_panel(service, compact=False)
             with gr.Tab("文档管理", id="docs"):
-                table, doc_pick = documents_page(service, parts)
+                table, doc_pick, roles = documents_page(service, parts)
             with gr.Tab("评测", id="eval"):
                 evaluation_page(service)
             with gr.Tab("运行状态", id="status"):
@@ -567,17 +978,21 @@ def build_main(service: Service) -> gr.Blocks:
         def on_load(request: gr.Request):
             who = _who(service, request)
             regions, years = filter_choices(service)
+            admin = is_admin(service, who)  # readers never see the upload, edit and delete controls
             return (gr.Dropdown(choices=regions), gr.Dropdown(choices=years), documents_table(service, who),
-                    gr.Dropdown(choices=doc_choices(service, who)), status_markdown(service, who))
+                    gr.Dropdown(choices=doc_choices(service, who)), status_markdown(service, who), gr.Chatbot(placeholder=welcome_html(service)),
+                    gr.Markdown(visible=not admin), *[gr.Column(visible=admin) for _ in roles["admin"]])
 
-        demo.load(on_load, None, [parts["region"], parts["year"], table, doc_pick, status], api_visibility="private")
+        demo.load(on_load, None, [parts["region"], parts["year"], table, doc_pick, status, parts["chat"], roles["reader_note"], *roles["admin"]],
+                  api_visibility="private")
     return demo
 
 
 def build_embed(service: Service) -> gr.Blocks:
     with gr.Blocks(title="法治报告问答", analytics_enabled=False, fill_width=True) as demo:
         with gr.Column(elem_classes=["qa-compact"]):
-            chat_panel(service, compact=True)
+            parts = chat_panel(service, compact=True)
+        demo.load(lambda: gr.Chatbot(placeholder=welcome_html(service)), None, parts["chat"], api_visibility="private")
     return demo
 
 
@@ -592,7 +1007,7 @@ def mount_ui(app, service: Service) -> None:
     common = dict(
         theme=THEME,
         css=CSS,
-        head=HEAD,
+        head=HEAD.replace("__QA_MAX__", str(int(service.settings.max_question_chars))),
         ssr_mode=False,
         footer_links=[],
         max_file_size=f"{service.settings.max_upload_mb}mb",
@@ -606,3 +1021,62 @@ def mount_ui(app, service: Service) -> None:
     for path, blocks in (("/embed", build_embed(service)), ("/", build_main(service))):
         gr.mount_gradio_app(app, blocks, path=path, **common)
         blocks.has_launched = True
+    app.add_middleware(ChinesePages)
+
+
+# ---------------------------------------------------------------- the page's own HTML, in Chinese
+
+PAGE_HEAD = """<script>
+/* the UI library's own strings (错误, 复制, 重新连接…) follow the browser's language: this app is Chinese */
+try { Object.defineProperty(navigator, 'language', {get: function () { return 'zh-CN'; }});
+      Object.defineProperty(navigator, 'languages', {get: function () { return ['zh-CN', 'zh']; }}); } catch (e) {}
+</script>"""
+PREVIEW_TITLE = "法治报告问答"
+PREVIEW_TEXT = "基于各地法治政府建设年度报告回答问题,每句回答都有可核对的原文出处。"
+
+
+def chinese_page(html_text: str) -> str:
+    """Gradio's index page says lang="en" and "Gradio / Click to try out the app!" in its link preview."""
+    out = html_text.replace('lang="en"', 'lang="zh-CN"', 1)
+    out = re.sub(r'(<meta (?:property|name)="(?:og|twitter):title" content=")[^"]*(")', rf"\g<1>{PREVIEW_TITLE}\g<2>", out)
+    out = re.sub(r'(<meta (?:property|name)="(?:og|twitter):description" content=")[^"]*(")', rf"\g<1>{PREVIEW_TEXT}\g<2>", out)
+    out = re.sub(r'<meta\s+(?:property|name)="(?:og|twitter):image"\s+content="https://raw\.githubusercontent\.com[^"]*"\s*/?>', "", out)
+    out = out.replace('<meta name="twitter:creator" content="@Gradio" />', "").replace('<meta name="twitter:creator" content="@teamGradio" />', "")
+    out = out.replace("<head>", "<head>" + PAGE_HEAD + f'<meta name="description" content="{PREVIEW_TEXT}">', 1)
+    return out
+
+
+class ChinesePages:
+    """ASGI middleware: the two UI pages' HTML (GET / and /embed/) rewritten by chinese_page()."""
+
+    PAGES = ("/", "/embed/")
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope.get("method") != "GET" or scope.get("path") not in self.PAGES:
+            return await self.app(scope, receive, send)
+        start: dict = {}
+        body = bytearray()
+
+        async def capture(message):
+            if message["type"] == "http.response.start":
+                start.update(message)
+                return
+            if message["type"] == "http.response.body":
+                body.extend(message.get("body", b""))
+                if message.get("more_body"):
+                    return
+                headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+                data = bytes(body)
+                ctype = dict((k.lower(), v) for k, v in headers).get(b"content-type", b"")
+                if ctype.startswith(b"text/html") and not any(k.lower() == b"content-encoding" for k, _ in headers):
+                    data = chinese_page(data.decode("utf-8", "replace")).encode("utf-8")
+                headers.append((b"content-length", str(len(data)).encode()))
+                await send({**start, "headers": headers})
+                await send({"type": "http.response.body", "body": data})
+                return
+            await send(message)
+
+        await self.app(scope, receive, capture)
