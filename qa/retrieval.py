@@ -166,11 +166,58 @@ def search(
                 count[doc_id] = count.get(doc_id, 0) + 1
         chunks = {c.chunk_id: c for c in index.catalog.chunks([t[1] for t in kept])}
     else:
-        kept = scored[:k]
+        kept = scored[: max(k, s.merge_pool) if s.merge_max else k]
     hits = [Hit(chunk=chunks[cid], doc=doc_by_id[doc_of[cid]], score=score, bm25=b, dense=d) for score, cid, b, d in kept if cid in chunks]
+    if not per_doc and s.merge_max:
+        hits = merge_adjacent(hits, s.merge_max, s.merge_bonus, index.catalog.file_text)[:k]
     for rank, h in enumerate(hits, 1):
         h.rank = rank
     return hits
+
+
+def merge_adjacent(hits: list[Hit], max_chars: int, bonus: float = 0.5, file_text=None) -> list[Hit]:
+    """Hits that are consecutive chunks of one document (chunk order) become one retrieval unit of at most
+    `max_chars` characters of source, best first. A unit's score is its best part's plus `bonus` times the sum of
+    the others' (bonus 0: the best part alone, 1: the sum); its `chunk` is the best part, `parts` all of them in
+    document order, `text` the source from the first part's start to the last part's end (`file_text(source)`;
+    without it, the parts' texts with their overlaps removed). A single hit is returned as it is."""
+    by_doc: dict[str, list[Hit]] = {}
+    for h in hits:
+        by_doc.setdefault(h.doc.doc_id, []).append(h)
+    units: list[Hit] = []
+    texts: dict[str, str | None] = {}
+    for group in by_doc.values():
+        group.sort(key=lambda h: h.chunk.ord)
+        runs: list[list[Hit]] = [[group[0]]]
+        for h in group[1:]:
+            run = runs[-1]
+            if h.chunk.ord == run[-1].chunk.ord + 1 and max(h.chunk.end, run[-1].chunk.end) - run[0].chunk.start <= max_chars:
+                run.append(h)
+            else:
+                runs.append([h])
+        for run in runs:
+            if len(run) == 1:
+                units.append(run[0])
+                continue
+            best = max(run, key=lambda h: h.score)
+            parts = [h.chunk for h in run]
+            start, end = parts[0].start, max(c.end for c in parts)
+            source = best.doc.source
+            if file_text is not None and source not in texts:
+                texts[source] = file_text(source)
+            full = texts.get(source)
+            if full is not None and full[parts[0].start : parts[0].end] == parts[0].text:
+                text = full[start:end]
+            else:
+                text, reach = parts[0].text, parts[0].end
+                for c in parts[1:]:
+                    text += ("\n" if c.start > reach else "") + c.text[max(0, reach - c.start):]
+                    reach = max(reach, c.end)
+            score = best.score + bonus * sum(h.score for h in run if h is not best)
+            units.append(Hit(chunk=best.chunk, doc=best.doc, score=score, bm25=best.bm25, dense=best.dense,
+                             parts=parts, text=text, start=start, end=end))
+    units.sort(key=lambda h: -h.score)
+    return units
 
 
 def weights(s) -> tuple[list[float], list[float]]:
