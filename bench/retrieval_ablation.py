@@ -70,11 +70,12 @@ VARIANTS = {
     "merge-pool-6": ({"merge_pool": 6}, False),
     "merge-pool-15": ({"merge_pool": 15}, False),
     "merge-pool-20": ({"merge_pool": 20}, False),
-    "merge-bonus-0": ({"merge_bonus": 0.0}, False),
-    "merge-bonus-0.25": ({"merge_bonus": 0.25}, False),
-    "merge-bonus-0.5": ({"merge_bonus": 0.5}, False),
-    "merge-bonus-0.75": ({"merge_bonus": 0.75}, False),
-    "merge-bonus-1": ({"merge_bonus": 1.0}, False),
+    "merge-bonus-0": ({"passage_merge_bonus": 0.0}, False),
+    "merge-bonus-0.25": ({"passage_merge_bonus": 0.25}, False),
+    "merge-bonus-0.5": ({"passage_merge_bonus": 0.5}, False),
+    "merge-bonus-0.75": ({"passage_merge_bonus": 0.75}, False),
+    "merge-bonus-1": ({"passage_merge_bonus": 1.0}, False),
+    "merge-window-bonus-0.5": ({"merge_bonus": 0.5}, False),
 }
 
 
@@ -122,7 +123,7 @@ def run_ncpqa(index: Index, rows: list[dict], overrides: dict, drop_regions: boo
         ranks.append(next((i for i, c in enumerate(refs, 1) if ncpqa.credited(r, c, canonical)), None))
     ms = 1000 * (time.perf_counter() - t0) / (len(rows) or 1)
     out = metrics(ranks) | {"ms": ms}
-    dev = {r["id"] for r in ncpqa.split(rows, "dev")}
+    dev = {r["id"] for r in ncpqa.split(ncpqa.load(), "dev")}  # the whole set's halves
     if halves:  # the whole set: the halves too
         for part in ("dev", "test"):
             out[part] = metrics([x for r, x in zip(rows, ranks) if (r["id"] in dev) == (part == "dev")])
@@ -166,6 +167,7 @@ def main() -> None:
     ap.add_argument("--tag", default=f"c{CHUNKING_VERSION}", help="names the NCPQA and seed index folders (one per chunking)")
     ap.add_argument("--no-ingest", action="store_true", help="use the NCPQA index as it is (no re-ingest by newer code)")
     ap.add_argument("--seeds-data", type=Path, default=None, help="data dir whose `qa eval` seed index to use (default: a seeds-<tag> index beside NCPQA's)")
+    ap.add_argument("--limit", type=int, default=None, help="only the first N questions of the fixed shuffle (as `qa eval --limit N`), halves within them")
     ap.add_argument("--no-dedup-credit", action="store_true", help="credit only the gold document, not the one it was deduplicated into")
     args = ap.parse_args()
     base = Settings()
@@ -173,7 +175,9 @@ def main() -> None:
         base = base.model_copy(update={"chunk_target": args.chunk_target, "chunk_max": args.chunk_max or int(args.chunk_target * 1.5)})
     rows_all = ncpqa.load()
     index = ncpqa_index(base, rows_all, args.tag, not args.no_ingest)
-    rows = ncpqa.split(rows_all, args.split)
+    # Halves by the whole set's split, so a question of the test half is never tuned on, whatever --limit.
+    dev_ids = {r["id"] for r in ncpqa.split(rows_all, "dev")}
+    rows = [r for r in ncpqa.subset(rows_all, args.limit) if args.split == "all" or (r["id"] in dev_ids) == (args.split == "dev")]
     duplicates = {} if args.no_dedup_credit else ncpqa.duplicates_of(index, rows_all)
     print(f"deduplicated documents: {len(duplicates)}, their questions: {sum(r['docid'] in duplicates for r in rows)} of {len(rows)}", file=sys.stderr)
     cached_queries(index)

@@ -8,6 +8,7 @@ names never removes a document whose own region is uncertain or whose text names
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -169,16 +170,25 @@ def search(
         kept = scored[: max(k, s.merge_pool) if s.merge_max else k]
     hits = [Hit(chunk=chunks[cid], doc=doc_by_id[doc_of[cid]], score=score, bm25=b, dense=d) for score, cid, b, d in kept if cid in chunks]
     if not per_doc and s.merge_max:
-        hits = merge_adjacent(hits, s.merge_max, s.merge_bonus, index.catalog.file_text)[:k]
+        passage_ids = {cid for cid, p in zip(ids, is_passage) if p}
+
+        def bonus(h: Hit) -> float:
+            return s.passage_merge_bonus if h.chunk.chunk_id in passage_ids else s.merge_bonus
+
+        hits = merge_adjacent(hits, s.merge_max, bonus, index.catalog.file_text)[:k]
+        # Merging left fewer than k units: the next candidates follow as they are (each scores below every unit).
+        hits += [Hit(chunk=chunks[cid], doc=doc_by_id[doc_of[cid]], score=score, bm25=b, dense=d)
+                 for score, cid, b, d in scored[len(kept):][: k - len(hits)] if cid in chunks]
     for rank, h in enumerate(hits, 1):
         h.rank = rank
     return hits
 
 
-def merge_adjacent(hits: list[Hit], max_chars: int, bonus: float = 0.5, file_text=None) -> list[Hit]:
+def merge_adjacent(hits: list[Hit], max_chars: int, bonus: float | Callable[[Hit], float] = 0.0, file_text=None) -> list[Hit]:
     """Hits that are consecutive chunks of one document (chunk order) become one retrieval unit of at most
-    `max_chars` characters of source, best first. A unit's score is its best part's plus `bonus` times the sum of
-    the others' (bonus 0: the best part alone, 1: the sum); its `chunk` is the best part, `parts` all of them in
+    `max_chars` characters of source, best first. A unit's score is its best part's plus `bonus` (a number, or a
+    function of the best part) times the sum of the others' (bonus 0: the best part alone, so a unit ranks where its
+    best part did and nothing moves down; 1: the sum); its `chunk` is the best part, `parts` all of them in
     document order, `text` the source from the first part's start to the last part's end (`file_text(source)`;
     without it, the parts' texts with their overlaps removed). A single hit is returned as it is."""
     by_doc: dict[str, list[Hit]] = {}
@@ -213,7 +223,7 @@ def merge_adjacent(hits: list[Hit], max_chars: int, bonus: float = 0.5, file_tex
                 for c in parts[1:]:
                     text += ("\n" if c.start > reach else "") + c.text[max(0, reach - c.start):]
                     reach = max(reach, c.end)
-            score = best.score + bonus * sum(h.score for h in run if h is not best)
+            score = best.score + (bonus(best) if callable(bonus) else bonus) * sum(h.score for h in run if h is not best)
             units.append(Hit(chunk=best.chunk, doc=best.doc, score=score, bm25=best.bm25, dense=best.dense,
                              parts=parts, text=text, start=start, end=end))
     units.sort(key=lambda h: -h.score)

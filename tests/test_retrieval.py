@@ -24,7 +24,7 @@ def test_question_set_is_big_enough_and_checked():
 @pytest.mark.parametrize("item", QUESTIONS, ids=[q["question"] for q in QUESTIONS])
 def test_answer_paragraph_is_in_top5(seed_index, item):
     hits = search(seed_index, item["question"], k=5)
-    assert len(hits) == 5
+    assert 0 < len(hits) <= 5  # fewer when adjacent windows merged and no other candidate is left (a one-document region)
     # A retrieval unit may be adjacent passages merged (merge_adjacent): its text and every part's heading count.
     found = [h for h in hits if item["doc"] in h.doc.source and item["expect"] in " ".join(c.section for c in h.parts) + h.text]
     assert found, [(h.doc.region, h.chunk.text[:40]) for h in hits]
