@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     merge_max: int = 1100
     merge_pool: int = 10
     merge_bonus: float = 0.0
-    passage_merge_bonus: float = 0.5
+    passage_merge_bonus: float = 0.25
     dense_candidates: int = 60
     lexical_candidates: int = 100
     top_k: int = 5
