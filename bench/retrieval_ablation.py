@@ -111,7 +111,7 @@ def run_ncpqa(index: Index, rows: list[dict], overrides: dict, drop_regions: boo
               duplicates: dict[str, str] | None = None) -> dict:
     idx = with_settings(index, overrides)
     docs = idx.catalog.documents()
-    ranks = []
+    ranks, top_chars = [], []
     t0 = time.perf_counter()
     for r in rows:
         info = analyze(r["question"], docs)
@@ -119,10 +119,11 @@ def run_ncpqa(index: Index, rows: list[dict], overrides: dict, drop_regions: boo
             info.regions, info.unknown_regions = [], []
         hits = search(idx, r["question"], k=k, info=info)
         refs = [M.ChunkRef(h.doc.source, h.text, h.start, h.end) for h in hits]
+        top_chars.append(len(hits[0].text) if hits else 0)  # a bigger unit is easier to credit: report its size
         canonical = (duplicates or {}).get(r["docid"])  # its document was deduplicated into this file's
         ranks.append(next((i for i, c in enumerate(refs, 1) if ncpqa.credited(r, c, canonical)), None))
     ms = 1000 * (time.perf_counter() - t0) / (len(rows) or 1)
-    out = metrics(ranks) | {"ms": ms}
+    out = metrics(ranks) | {"ms": ms, "top1_chars": sum(top_chars) / (len(top_chars) or 1)}
     dev = {r["id"] for r in ncpqa.split(ncpqa.load(), "dev")}  # the whole set's halves
     if halves:  # the whole set: the halves too
         for part in ("dev", "test"):
@@ -198,7 +199,7 @@ def main() -> None:
         table[name] = row
         n, sd = row["ncpqa"], row.get("seeds", {})
         halves = "".join(f" | {p} {n[p]['hit@1']:.3f}/{n[p]['hit@5']:.3f}" for p in ("dev", "test") if p in n)
-        print(f"{name:28s} hit@1 {n['hit@1']:.3f} hit@5 {n['hit@5']:.3f} mrr {n['mrr']:.3f} {n['ms']:.0f}ms{halves} | "
+        print(f"{name:28s} hit@1 {n['hit@1']:.3f} hit@5 {n['hit@5']:.3f} mrr {n['mrr']:.3f} {n['ms']:.0f}ms top-1 unit {n['top1_chars']:.0f} chars{halves} | "
               f"seeds R@5 {sd.get('evidence_recall@5', float('nan')):.3f} mrr {sd.get('mrr', float('nan')):.3f}", flush=True)
     result = {"split": args.split, "questions": len(rows), "chunk_target": base.chunk_target, "chunk_max": base.chunk_max,
               "defaults": {k: getattr(base, k) for k in ("bm25_weight", "dense_weight", "bigram_weight", "parent_weight", "region_mode")},
