@@ -3,7 +3,8 @@
 Invariants: each chunk is fused with the weights of its kind (a report's window: jieba words and dense; a text
 block's passage: character bigrams, dense and its parent), and each set of weights sums to 1. In an index without
 passages the result is exactly the window-only fusion (no bigram candidates, no bigram scores). A region the question
-names never removes a document whose own region is uncertain or whose text names that region.
+names never removes a document whose own region is uncertain or whose text names that region. Adjacent chunks of one
+document among the top fused hits are returned as one unit (merge_adjacent); with merging off, every hit is one chunk.
 """
 from __future__ import annotations
 
