@@ -61,6 +61,21 @@ VARIANTS = {
     "j.45+b.15+d.4+p.2": (both(0.45, 0.4, 0.15, 0.2), False),
     "j.5+b.1+d.4+p.3": (both(0.5, 0.4, 0.1, 0.3), False),
     "j.6+d.4+p.3": (both(0.6, 0.4, 0, 0.3), False),
+    # Adjacent hits merged into one unit (qa/retrieval.py merge_adjacent): off, unit size, pool, score of a unit.
+    "merge-off": ({"merge_max": 0}, False),
+    "merge-600": ({"merge_max": 600}, False),
+    "merge-800": ({"merge_max": 800}, False),
+    "merge-1100": ({"merge_max": 1100}, False),
+    "merge-1500": ({"merge_max": 1500}, False),
+    "merge-pool-6": ({"merge_pool": 6}, False),
+    "merge-pool-15": ({"merge_pool": 15}, False),
+    "merge-pool-20": ({"merge_pool": 20}, False),
+    "merge-bonus-0": ({"passage_merge_bonus": 0.0}, False),
+    "merge-bonus-0.25": ({"passage_merge_bonus": 0.25}, False),
+    "merge-bonus-0.5": ({"passage_merge_bonus": 0.5}, False),
+    "merge-bonus-0.75": ({"passage_merge_bonus": 0.75}, False),
+    "merge-bonus-1": ({"passage_merge_bonus": 1.0}, False),
+    "merge-window-bonus-0.5": ({"merge_bonus": 0.5}, False),
 }
 
 
@@ -92,22 +107,24 @@ def ncpqa_index(base: Settings, rows: list[dict], tag: str, ingest: bool = True)
     return index
 
 
-def run_ncpqa(index: Index, rows: list[dict], overrides: dict, drop_regions: bool, k: int = 5, halves: bool = False) -> dict:
+def run_ncpqa(index: Index, rows: list[dict], overrides: dict, drop_regions: bool, k: int = 5, halves: bool = False,
+              duplicates: dict[str, str] | None = None) -> dict:
     idx = with_settings(index, overrides)
     docs = idx.catalog.documents()
-    ranks = []
+    ranks, top_chars = [], []
     t0 = time.perf_counter()
     for r in rows:
         info = analyze(r["question"], docs)
         if drop_regions:
             info.regions, info.unknown_regions = [], []
         hits = search(idx, r["question"], k=k, info=info)
-        gold = M.QuoteRef(ncpqa.source_of(r["docid"]), r["answer"], r["start"], r["end"])
-        refs = [M.ChunkRef(h.doc.source, h.chunk.text, h.chunk.start, h.chunk.end) for h in hits]
-        ranks.append(next((i for i, c in enumerate(refs, 1) if M.quote_in_chunk(gold, c, long_spans=True)), None))
+        refs = [M.ChunkRef(h.doc.source, h.text, h.start, h.end) for h in hits]
+        top_chars.append(len(hits[0].text) if hits else 0)  # a bigger unit is easier to credit: report its size
+        canonical = (duplicates or {}).get(r["docid"])  # its document was deduplicated into this file's
+        ranks.append(next((i for i, c in enumerate(refs, 1) if ncpqa.credited(r, c, canonical)), None))
     ms = 1000 * (time.perf_counter() - t0) / (len(rows) or 1)
-    out = metrics(ranks) | {"ms": ms}
-    dev = {r["id"] for r in ncpqa.split(rows, "dev")}
+    out = metrics(ranks) | {"ms": ms, "top1_chars": sum(top_chars) / (len(top_chars) or 1)}
+    dev = {r["id"] for r in ncpqa.split(ncpqa.load(), "dev")}  # the whole set's halves
     if halves:  # the whole set: the halves too
         for part in ("dev", "test"):
             out[part] = metrics([x for r, x in zip(rows, ranks) if (r["id"] in dev) == (part == "dev")])
@@ -132,7 +149,7 @@ def run_seeds(index: Index, items, overrides: dict, drop_regions: bool, k: int =
         if drop_regions:
             info.regions, info.unknown_regions = [], []
         hits = search(idx, item.question, k=k, info=info)
-        refs = [M.ChunkRef(h.doc.source, h.chunk.text, h.chunk.start, h.chunk.end) for h in hits]
+        refs = [M.ChunkRef(h.doc.source, h.text, h.start, h.end) for h in hits]
         score = M.retrieval_score(quotes, refs, k)
         found += sum(score.found)
         total += len(score.found)
@@ -150,17 +167,25 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--tag", default=f"c{CHUNKING_VERSION}", help="names the NCPQA and seed index folders (one per chunking)")
     ap.add_argument("--no-ingest", action="store_true", help="use the NCPQA index as it is (no re-ingest by newer code)")
+    ap.add_argument("--seeds-data", type=Path, default=None, help="data dir whose `qa eval` seed index to use (default: a seeds-<tag> index beside NCPQA's)")
+    ap.add_argument("--limit", type=int, default=None, help="only the first N questions of the fixed shuffle (as `qa eval --limit N`), halves within them")
+    ap.add_argument("--no-dedup-credit", action="store_true", help="credit only the gold document, not the one it was deduplicated into")
     args = ap.parse_args()
     base = Settings()
     if args.chunk_target:
         base = base.model_copy(update={"chunk_target": args.chunk_target, "chunk_max": args.chunk_max or int(args.chunk_target * 1.5)})
     rows_all = ncpqa.load()
     index = ncpqa_index(base, rows_all, args.tag, not args.no_ingest)
-    rows = ncpqa.split(rows_all, args.split)
+    # Halves by the whole set's split, so a question of the test half is never tuned on, whatever --limit.
+    dev_ids = {r["id"] for r in ncpqa.split(rows_all, "dev")}
+    rows = [r for r in ncpqa.subset(rows_all, args.limit) if args.split == "all" or (r["id"] in dev_ids) == (args.split == "dev")]
+    duplicates = {} if args.no_dedup_credit else ncpqa.duplicates_of(index, rows_all)
+    print(f"deduplicated documents: {len(duplicates)}, their questions: {sum(r['docid'] in duplicates for r in rows)} of {len(rows)}", file=sys.stderr)
     cached_queries(index)
     seeds = items = None
     if not args.no_seeds:
-        seeds = Index(eval_settings(base, f"seeds-{args.tag or 'c1'}"))
+        seeds = Index(eval_settings(base.model_copy(update={"data_dir": args.seeds_data}), "seeds") if args.seeds_data
+                      else eval_settings(base, f"seeds-{args.tag or 'c1'}"))
         ingest_paths(seeds, [base.seeds_dir])
         cached_queries(seeds)
         items = load_gold(DEFAULT_GOLD)
@@ -168,13 +193,13 @@ def main() -> None:
     table = {}
     for name in args.variants.split(","):
         overrides, drop = VARIANTS[name]
-        row = {"ncpqa": run_ncpqa(index, rows, overrides, drop, halves=args.split == "all")}
+        row = {"ncpqa": run_ncpqa(index, rows, overrides, drop, halves=args.split == "all", duplicates=duplicates)}
         if seeds is not None:
             row["seeds"] = run_seeds(seeds, items, overrides, drop)
         table[name] = row
         n, sd = row["ncpqa"], row.get("seeds", {})
         halves = "".join(f" | {p} {n[p]['hit@1']:.3f}/{n[p]['hit@5']:.3f}" for p in ("dev", "test") if p in n)
-        print(f"{name:28s} hit@1 {n['hit@1']:.3f} hit@5 {n['hit@5']:.3f} mrr {n['mrr']:.3f} {n['ms']:.0f}ms{halves} | "
+        print(f"{name:28s} hit@1 {n['hit@1']:.3f} hit@5 {n['hit@5']:.3f} mrr {n['mrr']:.3f} {n['ms']:.0f}ms top-1 unit {n['top1_chars']:.0f} chars{halves} | "
               f"seeds R@5 {sd.get('evidence_recall@5', float('nan')):.3f} mrr {sd.get('mrr', float('nan')):.3f}", flush=True)
     result = {"split": args.split, "questions": len(rows), "chunk_target": base.chunk_target, "chunk_max": base.chunk_max,
               "defaults": {k: getattr(base, k) for k in ("bm25_weight", "dense_weight", "bigram_weight", "parent_weight", "region_mode")},

@@ -111,23 +111,25 @@ def select(hits: list[Hit], question: str, info: QueryInfo, lexical: LexicalInde
     terms = content_terms(question, info, lexical)
     top = max((h.score for h in hits), default=1.0) or 1.0
     found: dict[tuple[str, int], Evidence] = {}
-    for hit in hits:
-        spans = sentences(hit.chunk.text)
+    # A merged retrieval unit (qa/retrieval.py merge_adjacent) is read part by part, so each sentence cites the
+    # passage that holds it.
+    for hit, chunk in ((h, c) for h in hits for c in h.parts):
+        spans = sentences(chunk.text)
         for i, (s, e) in enumerate(spans):
-            text = hit.chunk.text[s:e].strip()
+            text = chunk.text[s:e].strip()
             if len(text) < 6:
                 continue
             if i and _ANAPHOR.match(text):  # «该平台入选…» names its subject in the sentence before: quote both
                 s = spans[i - 1][0]
-                text = hit.chunk.text[s:e].strip()
-            start = hit.chunk.start + s + (len(hit.chunk.text[s:e]) - len(hit.chunk.text[s:e].lstrip()))
-            cov = coverage(text, terms, hit.chunk.section)
+                text = chunk.text[s:e].strip()
+            start = chunk.start + s + (len(chunk.text[s:e]) - len(chunk.text[s:e].lstrip()))
+            cov = coverage(text, terms, chunk.section)
             score = 0.7 * cov + 0.3 * (hit.score / top)
             if info.indicator and info.indicator in text:
                 score += 0.15
             if info.qtype in ("number", "which", "compare") and _NUMBER.search(_YEAR.sub("", text)):
                 score += 0.05
-            ev = Evidence(text, hit.chunk, hit.doc, start, start + len(text), score, cov, hit.score)
+            ev = Evidence(text, chunk, hit.doc, start, start + len(text), score, cov, hit.score)
             if ev.key not in found or found[ev.key].score < score:
                 found[ev.key] = ev
     ranked = sorted(found.values(), key=lambda e: -e.score)

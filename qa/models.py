@@ -104,17 +104,37 @@ class Fact:
 
 @dataclass
 class Hit:
+    """A retrieval unit: one chunk, or adjacent chunks of one document merged at query time (qa/retrieval.py).
+
+    `chunk` is the best-scoring chunk of the unit; `parts` every chunk it covers, in document order (each stays
+    citable on its own); `text` [start, end) the unit's text and offsets in the source (the chunk's when single)."""
+
     chunk: Chunk
     doc: Document
     score: float
     rank: int = 0
     bm25: float = 0.0
     dense: float = 0.0
+    parts: list[Chunk] = field(default_factory=list)
+    text: str = ""
+    start: int = -1
+    end: int = -1
+
+    def __post_init__(self) -> None:
+        if not self.parts:
+            self.parts = [self.chunk]
+        if not self.text:
+            self.text, self.start, self.end = self.chunk.text, self.chunk.start, self.chunk.end
+
+    @property
+    def chunk_ids(self) -> list[str]:
+        return [c.chunk_id for c in self.parts]
 
     def to_dict(self) -> dict:
         return {
             "rank": self.rank,
             "chunk_id": self.chunk.chunk_id,
+            "chunk_ids": self.chunk_ids,
             "doc_id": self.doc.doc_id,
             "source": self.doc.source,
             "title": self.doc.title,
@@ -123,9 +143,9 @@ class Hit:
             "year": self.doc.year,
             "kind": self.doc.kind,
             "section": self.chunk.section,
-            "text": self.chunk.text,
-            "start": self.chunk.start,
-            "end": self.chunk.end,
+            "text": self.text,
+            "start": self.start,
+            "end": self.end,
             "score": round(self.score, 4),
             "bm25": round(self.bm25, 4),
             "dense": round(self.dense, 4),

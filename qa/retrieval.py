@@ -3,11 +3,13 @@
 Invariants: each chunk is fused with the weights of its kind (a report's window: jieba words and dense; a text
 block's passage: character bigrams, dense and its parent), and each set of weights sums to 1. In an index without
 passages the result is exactly the window-only fusion (no bigram candidates, no bigram scores). A region the question
-names never removes a document whose own region is uncertain or whose text names that region.
+names never removes a document whose own region is uncertain or whose text names that region. Adjacent chunks of one
+document among the top fused hits are returned as one unit (merge_adjacent); with merging off, every hit is one chunk.
 """
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -166,11 +168,67 @@ def search(
                 count[doc_id] = count.get(doc_id, 0) + 1
         chunks = {c.chunk_id: c for c in index.catalog.chunks([t[1] for t in kept])}
     else:
-        kept = scored[:k]
+        kept = scored[: max(k, s.merge_pool) if s.merge_max else k]
     hits = [Hit(chunk=chunks[cid], doc=doc_by_id[doc_of[cid]], score=score, bm25=b, dense=d) for score, cid, b, d in kept if cid in chunks]
+    if not per_doc and s.merge_max:
+        passage_ids = {cid for cid, p in zip(ids, is_passage) if p}
+
+        def bonus(h: Hit) -> float:
+            return s.passage_merge_bonus if h.chunk.chunk_id in passage_ids else s.merge_bonus
+
+        hits = merge_adjacent(hits, s.merge_max, bonus, index.catalog.file_text)[:k]
+        # Merging left fewer than k units: the next candidates follow as they are (each scores below every unit).
+        hits += [Hit(chunk=chunks[cid], doc=doc_by_id[doc_of[cid]], score=score, bm25=b, dense=d)
+                 for score, cid, b, d in scored[len(kept):][: k - len(hits)] if cid in chunks]
     for rank, h in enumerate(hits, 1):
         h.rank = rank
     return hits
+
+
+def merge_adjacent(hits: list[Hit], max_chars: int, bonus: float | Callable[[Hit], float] = 0.0, file_text=None) -> list[Hit]:
+    """Hits that are consecutive chunks of one document (chunk order) become one retrieval unit of at most
+    `max_chars` characters of source, best first. A unit's score is its best part's plus `bonus` (a number, or a
+    function of the best part) times the sum of the others' (bonus 0: the best part alone, so a unit ranks where its
+    best part did and nothing moves down; 1: the sum); its `chunk` is the best part, `parts` all of them in
+    document order, `text` the source from the first part's start to the last part's end (`file_text(source)`;
+    without it, the parts' texts with their overlaps removed). A single hit is returned as it is."""
+    by_doc: dict[str, list[Hit]] = {}
+    for h in hits:
+        by_doc.setdefault(h.doc.doc_id, []).append(h)
+    units: list[Hit] = []
+    texts: dict[str, str | None] = {}
+    for group in by_doc.values():
+        group.sort(key=lambda h: h.chunk.ord)
+        runs: list[list[Hit]] = [[group[0]]]
+        for h in group[1:]:
+            run = runs[-1]
+            if h.chunk.ord == run[-1].chunk.ord + 1 and max(h.chunk.end, run[-1].chunk.end) - run[0].chunk.start <= max_chars:
+                run.append(h)
+            else:
+                runs.append([h])
+        for run in runs:
+            if len(run) == 1:
+                units.append(run[0])
+                continue
+            best = max(run, key=lambda h: h.score)
+            parts = [h.chunk for h in run]
+            start, end = parts[0].start, max(c.end for c in parts)
+            source = best.doc.source
+            if file_text is not None and source not in texts:
+                texts[source] = file_text(source)
+            full = texts.get(source)
+            if full is not None and full[parts[0].start : parts[0].end] == parts[0].text:
+                text = full[start:end]
+            else:
+                text, reach = parts[0].text, parts[0].end
+                for c in parts[1:]:
+                    text += ("\n" if c.start > reach else "") + c.text[max(0, reach - c.start):]
+                    reach = max(reach, c.end)
+            score = best.score + (bonus(best) if callable(bonus) else bonus) * sum(h.score for h in run if h is not best)
+            units.append(Hit(chunk=best.chunk, doc=best.doc, score=score, bm25=best.bm25, dense=best.dense,
+                             parts=parts, text=text, start=start, end=end))
+    units.sort(key=lambda h: -h.score)
+    return units
 
 
 def weights(s) -> tuple[list[float], list[float]]:

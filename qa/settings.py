@@ -51,6 +51,14 @@ class Settings(BaseSettings):
     # Regions the question names: "narrow" (leave out documents certainly elsewhere, and boost), "attribution" (narrow
     # by attributed region alone, as before 2026-12-02), "boost" (boost only), "off" (ablations).
     region_mode: str = "narrow"
+    # Adjacent chunks of one document among the top `merge_pool` fused hits are merged into one retrieval unit of up to
+    # `merge_max` characters (0 turns it off), scored by its best part plus a bonus times the others' scores
+    # (qa/retrieval.py merge_adjacent; chosen on the NCPQA dev half, docs/eval.md). Each part stays citable on its own.
+    # Windows' units get no bonus (a unit then ranks where its best window did: no answer moves down); passages' do.
+    merge_max: int = 1100
+    merge_pool: int = 10
+    merge_bonus: float = 0.0
+    passage_merge_bonus: float = 0.25
     dense_candidates: int = 60
     lexical_candidates: int = 100
     top_k: int = 5

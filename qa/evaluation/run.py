@@ -124,7 +124,11 @@ def run_ncpqa(base: Settings, limit: int | None = None, k: int = 5, backend: str
     }
     failed = {e.split(":")[0] for e in stats["errors"]}
     result["questions_on_failed_documents"] = sum(1 for r in rows if r["docid"] in failed)
-    result.update(ncpqa.evaluate(rows, systems, k, progress))
+    # A question whose document was deduplicated into another file's is credited on the canonical document.
+    duplicates = stats["duplicates"]
+    result["deduplicated_documents"] = len(duplicates)
+    result["questions_on_deduplicated_documents"] = sum(1 for r in rows if r["docid"] in duplicates)
+    result.update(ncpqa.evaluate(rows, systems, k, progress, duplicates))
     # The same figures on the dev half (where retrieval settings are chosen) and the test half (reported).
     dev = {r["id"] for r in ncpqa.split(rows, "dev")}
     for name, summary in result["systems"].items():

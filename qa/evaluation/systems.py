@@ -46,7 +46,9 @@ class Ours:
     def retrieve(self, question: str, k: int) -> list[ChunkRef]:
         from ..retrieval import search
 
-        return [self._ref(h.chunk, h.doc) for h in search(self.index, question, k=k)]
+        # A merged unit (adjacent passages, qa/retrieval.py) is scored on its whole text and offsets.
+        return [ChunkRef(h.doc.source, h.text, h.start, h.end, h.chunk.chunk_id, doc_meta(h.doc.region, h.doc.year, h.doc.kind, h.doc.title))
+                for h in search(self.index, question, k=k)]
 
     def answer(self, question: str) -> Answered:
         from ..answer import QuestionError, ask
