@@ -343,7 +343,7 @@ def section_answer(doc: Document, section, chunks: list[Chunk], cites: Citations
                     seen_at.add(at)
                     more = c.text[s:e].strip()
                     if (whole or _FIGURE.search(re.sub(r"(?:19|20)\d{2}\s*[年\-—–]|(?:19|20)\d{2}(?=\))|〔\d+〕\d+号", "", more))) and len(more) <= 90:
-                        extra.append((more.rstrip("。"), c))
+                        extra.append((more.rstrip("。；;，, "), c))
         elif item.head.rstrip("。") in chunk.section:  # a heading alone on its line: the passage's label names it
             text, quote = item.head, (chunk.text[:60], chunk.start, chunk.start + min(60, len(chunk.text)))
         else:  # a heading alone on its line: its words, then the first sentence under it
