@@ -54,6 +54,7 @@ class State:
     verdict: str | None = None
     notes: list[str] = field(default_factory=list)
     answer_type: str = ""
+    goal_only: bool = False  # the figures answering a number question are goals (a plan's, or 力争…), not results
     accepted: list[Evidence] = field(default_factory=list)  # evidence answerability let through by its type, not its words
     extractive_text: str = ""  # the evidence-built answer an LLM draft must keep everything of
     cites: compose.Citations = field(default_factory=compose.Citations)
@@ -224,6 +225,8 @@ def make_steps(index: Index):
             state.refused, state.text = True, "文档中没有找到能回答该问题的内容。"
         elif state.info:
             state.text = note_missing_regions(state.text, state.info)
+            if state.goal_only:  # a statement of absence, added after verification: it cites and states no figure
+                state.text = f"{state.text.rstrip()}\n{GOAL_ONLY_NOTE}"
         return state
 
     return analyse, retrieve, gather, write, check
@@ -265,19 +268,33 @@ def refusal_reason(state: State) -> str | None:
     if ev[0].coverage < MIN_COVERAGE:
         # A paraphrase («开会前学了几次法» for «会前学法十二次») shares few words; the answer type can still match:
         # evidence of the asked region and year stating a figure in the asked unit.
-        state.accepted = [e for e in ev[:4] if _typed_match(e, state)] if info.qtype == "number" else []
+        # The same holds for a comparison of a measure across named regions («江西省和铁西区的…清单各有多少项»).
+        typed = info.qtype == "number" or (info.qtype == "compare" and info.measure and info.regions)
+        state.accepted = [e for e in ev[:4] if _typed_match(e, state)] if typed else []
         if not state.accepted:
             return "文档中没有找到能回答该问题的内容。"
     if info.qtype == "number":
         good = [e for e in ev[:4] if e.coverage >= MIN_COVERAGE and _has_figure(e.text, state.indicator) and _year_ok(e, info)] or state.accepted
         if state.indicator and info.measure == "rate" and state.indicator.endswith("率") and not re.search(r"比例|比率|占比", state.question):
             # a rate question is answered by that rate: 出庭应诉率100% is no answer to 行政诉讼败诉率
-            good = [e for e in good if state.indicator[-3:] in e.text]
+            # «“一网通办”率» is 一网通办率 in quotes: the quotes are typography, not a different rate
+            good = [e for e in good if state.indicator[-3:] in _QUOTES.sub("", e.text)]
         if not good:
             return "文档中没有给出该问题所问的具体数字。"
         if not info.wants_plan and all(e.doc.kind == "plan" or _GOAL_WORDS.search(e.text) for e in good):
-            return "文档中只有该指标的目标(计划或要求),没有给出实际达到的数字。"
+            if _ASKS_RESULT.search(state.question):
+                return "文档中只有该指标的目标(计划或要求),没有给出实际达到的数字。"
+            # «范县2024年新培育法律明白人多少名?» over 范县's 2024 plan: the plan's figure answers it, said to be a goal
+            # (the dev set had three such questions refused with this reason; none asked what was achieved).
+            state.goal_only = True
     return None
+
+
+_QUOTES = re.compile(r"[“”\"'‘’「」『』]")
+
+# The question asks what was achieved, which a goal cannot answer.
+_ASKS_RESULT = re.compile(r"实际|实现了|达到了|完成了|做到了|已经|已达|最终|结果")
+GOAL_ONLY_NOTE = "以上是计划或要求中的目标,文档中没有给出实际达到的数字。"
 
 
 _GOAL_WORDS = re.compile(r"推动实现|力争|争取|确保|目标|将.{0,6}(达到|提高|提升)")
@@ -296,7 +313,7 @@ def _typed_match(e: Evidence, state: State) -> bool:
         return False
     if info.regions and not any(r.contains(doc_region(e.doc)) for r in info.regions):
         return False
-    units = {"人": "人|名|人次", "个": "个|家|所|项", "件": "件|起|宗"}.get(info.unit, info.unit) if info.unit else ""
+    units = compose.unit_pattern(info.unit) if info.unit else ""
     return not units or bool(re.search(rf"(\d|[十百千两一二三四五六七八九])\s*(余|多)?\s*({units})", e.text))
 
 

@@ -248,6 +248,16 @@ def evidence_rows(evidence: list[Evidence], covered: set[str], w: "FactWriter", 
     return lines
 
 
+# Any of the question's words will do: in a named region, a figure in the asked unit is the stronger sign (dev d014:
+# the region's sentence «清单…共182项» shares only the list's name with the question, coverage 0.198).
+UNIT_FIGURE_COVERAGE = 0.05
+
+
+def unit_pattern(unit: str) -> str:
+    """The counters a question's unit stands for: «多少个» is answered by 家/所/项 as well."""
+    return {"人": "人|名|人次", "个": "个|家|所|项", "件": "件|起|宗"}.get(unit, re.escape(unit))
+
+
 _ASKS_MORE = re.compile(r"更(?:高|低|多|少|大|小|快|慢|长|短)|谁.{0,6}(?:高|低|多|少)|哪(?:边|个|里).{0,12}(?:高|低|多|少)|多少")
 
 
@@ -267,6 +277,11 @@ def compare_answer(info: QueryInfo, facts: list[Fact], evidence: list[Evidence],
             continue
         evs = [e for e in evidence if e.doc.doc_id in exact]
         figured = [e for e in evs if e.coverage >= EVIDENCE_FIGURE_COVERAGE and has_figure(e.text)]
+        if info.unit:
+            # «各有多少项»: a sentence with a figure in the asked unit about the question's topic answers for this
+            # side before a better-worded one with other figures («对412家企业适用清单» for «清单…共182项»)
+            in_unit = [e for e in evs if e.coverage >= UNIT_FIGURE_COVERAGE and re.search(rf"\d\s*(?:余|多)?\s*(?:{unit_pattern(info.unit)})", e.text)]
+            figured = in_unit + [e for e in figured if e not in in_unit]
         if info.answer_type == "compare" and "率" in info.question:
             figured.sort(key=lambda e: "%" not in e.text)  # a rate is compared by a rate, not by its counts
         if facts or (figured and _ASKS_MORE.search(info.question)):

@@ -39,12 +39,13 @@ class Evidence:
 _FUNCTION_POS = set("tmrdupcyeoqf")
 
 
-# How a question asks, never what it asks about: «哪些地方», «哪个部门», «哪边», «起来» (联动起来). jieba keeps
+# How a question asks, never what it asks about: «哪些地方», «哪个部门», «哪边», «起来» (联动起来), «什么时候». jieba keeps
 # «哪些地方» as one word that no report contains, so it weighed most of all and refused answerable questions.
 _ASKING = re.compile(
     r"哪(?:些|个|里|儿|边|家|一|几)?个?(?:地方|地区|地市|城市|区县|县区|县市区|县级市|地级市|盟市|旗县|旗区|乡镇|街道|"
     r"报告|文件|文章|单位|部门|机关|年度?|方面)?"
     r"|(?<=[\u4e00-\u9fff])(?:起来|下来|出来)|分别是?|各是|都是|(?:讲|说|谈|提)到了?|怎么说的?"
+    r"|什么时候|什么时间|何时|哪天|几月几[日号]|几号|多久|多长时间"
 )
 
 
@@ -81,14 +82,33 @@ def content_terms(question: str, info: QueryInfo, lexical: LexicalIndex) -> dict
         # A figure the user states may be the wrong one (a false premise): it counts, but only half.
         terms[tok] = lexical.weight(tok) * (0.5 if re.fullmatch(r"[\d.%]+", tok) else 1.0)
     # A token that is part of a longer one says nothing new (出庭 inside 出庭应诉率).
-    return {t: w for t, w in terms.items() if not any(t != o and t in o for o in terms)} or terms
+    kept = {t: w for t, w in terms.items() if not any(t != o and t in o for o in terms)} or terms
+    return Terms(kept, unknown=frozenset(t for t in kept if t not in lexical.idf))
 
 
-def _credit(term: str, text: str) -> float:
-    """1 for the term itself; for a longer term, part credit for its character pairs (解决问题 ~ 已解决…问题)."""
+class Terms(dict):
+    """Term → weight, plus the terms no report uses (the asker's own words: 不罚, 办完, 争创)."""
+
+    def __init__(self, weights: dict[str, float], unknown: frozenset[str] = frozenset()):
+        super().__init__(weights)
+        self.unknown = unknown
+
+
+# Characters that carry grammar or degree, not a topic: 不罚 ~ 免罚 shares 罚, not 不.
+_GRAMMAR_CHARS = set("不没未少多很更最太大小好完了过得着有是在就都也还又再")
+
+
+def _credit(term: str, text: str, unknown: bool = False) -> float:
+    """1 for the term itself; for a longer term, part credit for its character pairs (解决问题 ~ 已解决…问题).
+
+    A two-character word no report uses is the asker's paraphrase (不罚 for 免罚, 争创 for 创建, 办完 for 办结):
+    no sentence can contain it, so a sentence sharing its topic character earns half. A word some report uses
+    earns nothing for a shared character: its absence from this sentence is real."""
     if term in text:
         return 1.0
     if len(term) < 3:
+        if unknown and len(term) == 2 and any(c in text for c in term if c not in _GRAMMAR_CHARS):
+            return 0.5
         return 0.0
     pairs = [term[i : i + 2] for i in range(len(term) - 1)]
     return 0.8 * sum(p in text for p in pairs) / len(pairs)
@@ -100,7 +120,8 @@ def coverage(text: str, terms: dict[str, float], context: str = "") -> float:
     if not total:
         return 0.0
     text, context = text.lower(), context.lower()
-    return sum(w * max(_credit(t, text), 0.6 * _credit(t, context)) for t, w in terms.items()) / total
+    unknown = getattr(terms, "unknown", frozenset())
+    return sum(w * max(_credit(t, text, t in unknown), 0.6 * _credit(t, context, t in unknown)) for t, w in terms.items()) / total
 
 
 _ANAPHOR = re.compile(r"^(?:该|此|上述|这一?)(?:平台|项目|系统|做法|经验|机制|制度|案例|模式|办法|成果|工作|举措|措施|中心|品牌|项|个|些|次)")

@@ -35,8 +35,9 @@ _TOKEN_OK = re.compile(r"[\w%]", re.UNICODE)
 
 _init_lock = threading.Lock()
 # bm25s logs every index build at DEBUG; a library that sets the root logger to DEBUG (seen in `qa bench` after the
-# local LLM loads) would print one line per catalogue version.
-logging.getLogger("bm25s").setLevel(logging.WARNING)
+# local LLM loads) would print one line per catalogue version. bm25s sets its own logger to DEBUG when it is
+# imported (lazily, after this module), so a level set here is undone: a filter stays.
+logging.getLogger("bm25s").addFilter(lambda record: record.levelno >= logging.WARNING)
 
 # Bumped when a snapshot's layout changes; an older snapshot is ignored and rebuilt from the catalogue.
 FIELDS_VERSION = 4

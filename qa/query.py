@@ -86,7 +86,7 @@ _SECTION_ROLE = [
 _METADATA = [
     ("published", re.compile(r"(何时|什么时候|哪天|哪一天|几月|几号|日期|时间).{0,4}(发|公布|公开|签|落款|成文|出台)|(发布|公布|印发|签发|成文|落款)(时间|日期)"
                              r"|(发布|印发|发的|签发|公布).{0,8}(何时|什么时候|哪天|哪一天|什么时间|日期|几号)")),
-    ("department", re.compile(r"(谁|哪个|哪些|什么|哪家)(部门|单位|机关|机构)?.{0,4}(发布|印发|发的|制定|撰写|报送|出具|签发|供稿|撰稿|投稿)"
+    ("department", re.compile(r"(谁|哪个|哪些|什么(?!时)|哪家)(部门|单位|机关|机构)?.{0,4}(发布|印发|发的|制定|撰写|报送|出具|签发|供稿|撰稿|投稿)"
                               r"|(发布|印发|发文|供稿|撰稿)(部门|单位|机关|机构)")),
     ("year", re.compile(r"(是)?(哪一年|哪年|什么年份|哪个年度)的?(报告|要点|计划|文件|方案)|(报告|要点|计划|文件|方案).{0,4}(哪一年|哪年|哪个年度)")),
 ]
@@ -261,7 +261,7 @@ def analyze(question: str, docs: list[Document]) -> QueryInfo:
         info.qtype = "number"
     if m := _INDICATOR.search(_strip_regions(question, info)):
         info.indicator = _trim_indicator(m.group(1))
-    info.wants_plan = bool(re.search(r"计划|目标|要点|打算|将要|准备", question))
+    info.wants_plan = bool(re.search(r"计划|目标|要点|打算|将要|准备|不少于|不低于|不超过|至少|要求", question))
     plan(info, question)
     return info
 

@@ -2,6 +2,8 @@
 
 The texts are written for these tests in the genre's shapes; none is taken from the seeds or the gold set.
 """
+import re
+
 from qa import outline
 from qa.answer import asked_figures, lost_content
 from qa.compose import inner_marks
@@ -87,3 +89,44 @@ def test_an_articles_byline_names_who_wrote_it():
     quote, start, value = _issuer(doc, text)
     assert value == "省司法厅法治督察处 某县司法局联合供稿"
     assert text[start:start + len(quote)] == quote
+
+
+def test_a_word_no_report_uses_earns_half_for_its_topic_character_a_known_word_nothing():
+    from qa.evidence import Terms, coverage
+
+    sentence = "全县将1200项处罚事项纳入免罚清单。"
+    # «不罚» is the asker's word for 免罚: no report has it, so the sentence sharing 罚 earns half of it
+    asked = Terms({"不罚": 4.0, "事项": 2.0}, unknown=frozenset({"不罚"}))
+    assert coverage(sentence, asked) == (0.5 * 4.0 + 2.0) / 6.0
+    # the same word when some report uses it: its absence from this sentence is real
+    assert coverage(sentence, Terms({"不罚": 4.0, "事项": 2.0})) == 2.0 / 6.0
+    # a grammar character is no topic: «办完» shares only 完 with 完成
+    assert coverage("年内完成清单梳理。", Terms({"办完": 4.0}, unknown=frozenset({"办完"}))) == 0.0
+
+
+def test_when_a_deadline_is_due_is_content_not_the_documents_metadata():
+    from qa.query import analyze
+
+    # «什么时候报送» asks for a deadline inside a notice; «哪个部门报送的» asks who sent the document
+    assert analyze("某市自查报告什么时候报送?", []).answer_type != "metadata"
+    assert analyze("这份通知是哪个部门印发的?", []).metadata_field == "department"
+    # «什么时候» is how the question asks, never a word a sentence must carry
+    assert "什么时候" not in _ASKING.sub(" ", "某市自查报告什么时候报送?")
+
+
+def test_a_requirement_is_asked_as_a_goal_an_achievement_is_not():
+    from qa.answer import _ASKS_RESULT
+    from qa.query import analyze
+
+    assert analyze("某市2024年会前学法不少于几次?", []).wants_plan
+    assert not analyze("某县2024年新培育法律明白人多少名?", []).wants_plan
+    assert _ASKS_RESULT.search("某县2024年实际培育了多少名法律明白人?")
+    assert not _ASKS_RESULT.search("某县2024年新培育法律明白人多少名?")
+
+
+def test_a_region_side_is_answered_by_its_figure_in_the_asked_unit():
+    from qa.compose import unit_pattern
+
+    assert re.search(unit_pattern("个"), "共有12家单位")
+    assert re.search(unit_pattern("件"), "受理3起")
+    assert not re.search(unit_pattern("项"), "对412家企业适用清单")
