@@ -361,6 +361,10 @@ def extractive(state: State) -> str:
         limit = 6  # «各地…多少»: a line for every region, whatever the question's grammar looked like
         if info.measure or info.qtype == "number":  # …and for each region the sentence that states a figure
             pool = [e for e in pool if _has_figure(e.text, state.indicator)] or pool
+        if bar := compose.duration_bar(state.question):
+            # «半天就能办完»: the regions whose stated time limit clears the bar (1日办结 does not clear half a day)
+            value, op = bar
+            pool = [e for e in pool if any(op(d, value) for d in compose.durations(e.text))] or pool
     lines = []
     if info.regions and info.qtype not in ("which", "compare"):
         # A region's own report answers for the region; a child's (a city's district) only when the region's says

@@ -97,6 +97,29 @@ def threshold(question: str) -> tuple[float, object] | None:
     return value, operator.ge
 
 
+# A time limit: «0.5个工作日», «半个工作日», «3天», «一日»; never a date («11月30日») or part of a larger number.
+_DURATION = re.compile(r"(?<![月\d.])(半|\d+(?:\.\d+)?|[一二两三四五六七八九十]{1,3})\s*个?\s*(?:工作日|天|日)(?![报刊期])")
+
+
+def durations(text: str) -> list[float]:
+    """Every time limit a sentence states, in days (a working day counts as a day)."""
+    from .query import _cn_small
+
+    out = []
+    for m in _DURATION.finditer(text):
+        n = m.group(1)
+        out.append(0.5 if n == "半" else float(n) if n[0].isdigit() else _cn_small(n.replace("两", "二")))
+    return out
+
+
+def duration_bar(question: str) -> tuple[float, object] | None:
+    """«哪些地方开办企业半天就能办完?» sets a bar on a time limit: at most half a day (at least, with 超过/以上)."""
+    found = durations(question)
+    if not found:
+        return None
+    return found[0], operator.ge if re.search(r"超过|以上|多于|不少于", question) else operator.le
+
+
 @dataclass
 class FactsAnswer:
     text: str

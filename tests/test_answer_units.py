@@ -130,3 +130,15 @@ def test_a_region_side_is_answered_by_its_figure_in_the_asked_unit():
     assert re.search(unit_pattern("个"), "共有12家单位")
     assert re.search(unit_pattern("件"), "受理3起")
     assert not re.search(unit_pattern("项"), "对412家企业适用清单")
+
+
+def test_time_limits_are_read_in_days_and_dates_are_not_time_limits():
+    import operator
+
+    from qa.compose import duration_bar, durations
+
+    assert durations("某县企业开办1日办结,不动产登记压缩至半个工作日,审批时限三个工作日") == [1.0, 0.5, 3.0]
+    assert durations("于2023年11月30日前报送,审结0.5个工作日") == [0.5]
+    assert duration_bar("哪些地方开办企业半天就能办完?") == (0.5, operator.le)
+    assert duration_bar("哪些地区审批时间超过5天?") == (5.0, operator.ge)
+    assert duration_bar("哪些地区出庭应诉率达100%?") is None
