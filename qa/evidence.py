@@ -12,7 +12,7 @@ from .chunking import sentences
 from .gazetteer import gazetteer
 from .lexical import LexicalIndex, tokenize
 from .models import Chunk, Document, Hit
-from .query import QueryInfo
+from .query import ASKING, QueryInfo
 
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _YEAR = re.compile(r"(?<!\d)(?:19|20)\d{2}(?!\d)")
@@ -39,16 +39,6 @@ class Evidence:
 _FUNCTION_POS = set("tmrdupcyeoqf")
 
 
-# How a question asks, never what it asks about: «哪些地方», «哪个部门», «哪边», «起来» (联动起来), «什么时候». jieba keeps
-# «哪些地方» as one word that no report contains, so it weighed most of all and refused answerable questions.
-_ASKING = re.compile(
-    r"哪(?:些|个|里|儿|边|家|一|几)?个?(?:地方|地区|地市|城市|区县|县区|县市区|县级市|地级市|盟市|旗县|旗区|乡镇|街道|"
-    r"报告|文件|文章|单位|部门|机关|年度?|方面)?"
-    r"|(?<=[\u4e00-\u9fff])(?:起来|下来|出来)|分别是?|各是|都是|(?:讲|说|谈|提)到了?|怎么说的?"
-    r"|什么时候|什么时间|何时|哪天|几月几[日号]|几号|多久|多长时间"
-)
-
-
 def _content_words(text: str) -> set[str]:
     import jieba.posseg
 
@@ -71,7 +61,7 @@ def content_terms(question: str, info: QueryInfo, lexical: LexicalIndex) -> dict
     for alias, _ in region_mentions(question):  # whole words: 示范县 keeps its 范县
         text = text.replace(alias, " ")
     text = _YEAR.sub(" ", text)
-    text = _ASKING.sub(" ", text)
+    text = ASKING.sub(" ", text)
     content = _content_words(text)
     terms = {}
     for tok in tokenize(text):

@@ -7,7 +7,8 @@ import re
 from qa import outline
 from qa.answer import asked_figures, lost_content
 from qa.compose import inner_marks
-from qa.evidence import _ANAPHOR, _ASKING
+from qa.evidence import _ANAPHOR
+from qa.query import ASKING
 from qa.query import QueryInfo
 
 RATE_SENTENCE = "某县(2023年工作报告):全年受理调解案件812件,调解成功806件,调解成功率99.26%。[1]"
@@ -49,7 +50,7 @@ def test_an_anaphor_opens_a_sentence_that_needs_the_one_before():
 
 
 def test_how_a_question_asks_is_not_what_it_asks_about():
-    strip = lambda q: _ASKING.sub(" ", q).split()
+    strip = lambda q: ASKING.sub(" ", q).split()
     assert strip("哪些地方建立了行政执法监督与热线联动机制") == ["建立了行政执法监督与热线联动机制"]
     assert strip("哪几个县级市入选了示范县") == ["入选了示范县"]
     assert strip("哪个部门牵头负责") == ["牵头负责"]
@@ -111,7 +112,7 @@ def test_when_a_deadline_is_due_is_content_not_the_documents_metadata():
     assert analyze("某市自查报告什么时候报送?", []).answer_type != "metadata"
     assert analyze("这份通知是哪个部门印发的?", []).metadata_field == "department"
     # «什么时候» is how the question asks, never a word a sentence must carry
-    assert "什么时候" not in _ASKING.sub(" ", "某市自查报告什么时候报送?")
+    assert "什么时候" not in ASKING.sub(" ", "某市自查报告什么时候报送?")
 
 
 def test_a_requirement_is_asked_as_a_goal_an_achievement_is_not():
