@@ -593,7 +593,7 @@ def _figure_premise(state: State, scope: dict[str, Document], notes: dict[str, s
     # Whose figure the question quoted, when another report states it for this indicator.
     everywhere = {d.doc_id: d for d in state.docs}
     other = [g for _, g in aggregate.match(info, state.indicator, state.facts, state.terms, everywhere)
-             if abs(g.value - premise.value) < 1e-9 and g.doc_id not in scope and g.unit == f.unit]
+             if abs(g.value - premise.value) < 1e-9 and g.doc_id not in scope and g.unit == f.unit] or _same_figure_elsewhere(state, scope)
     goals = [g for _, g in scored if g.status == "goal" and g is not f]
     if goals:  # «已经达到100%了吗?» against a plan that sets 100%: the bar is a goal, not a result
         for g in goals[:2]:
@@ -613,9 +613,7 @@ def _figure_elsewhere(state: State, scope: dict[str, Document], index: Index) ->
     premise = state.info.premise
     if not state.info.regions:
         return None
-    terms = aggregate.form_free(state.terms)
-    others = [f for f in state.facts if f.doc_id not in scope and f.unit == premise.unit and abs(f.value - premise.value) < 1e-9
-              and coverage(f.sentence, terms) >= 0.3]
+    others = _same_figure_elsewhere(state, scope)
     if len({f.doc_id for f in others}) != 1:
         return None
     everywhere = {d.doc_id: d for d in state.docs}
@@ -625,6 +623,16 @@ def _figure_elsewhere(state: State, scope: dict[str, Document], index: Index) ->
     state.table, state.verdict = w.table, "no"
     names = "、".join(r.name for r in state.info.regions)
     return f"不是,{premise.raw}是{w.where(g)}的数据:{_premise_sentence(g, state)}{w.cite(g)}。\n文档中没有{names}的这一数据。"
+
+
+def _same_figure_elsewhere(state: State, scope: dict[str, Document]) -> list[Fact]:
+    """Facts outside the asked region's reports that state the asserted figure exactly, in a sentence about the
+    question (its indicator may be worded otherwise: «办理…案件4770件» for «办了4770件…案件»)."""
+    premise = state.info.premise
+    # only the words some report uses: «压力» of «压力大不大» is in no sentence and would outweigh the indicator
+    terms = {t: w for t, w in aggregate.form_free(state.terms).items() if t in state.known_terms} or aggregate.form_free(state.terms)
+    return [f for f in state.facts if f.doc_id not in scope and f.unit == premise.unit and abs(f.value - premise.value) < 1e-9
+            and coverage(f.sentence, terms) >= 0.3]
 
 
 def _premise_sentence(f: Fact, state: State) -> str:
