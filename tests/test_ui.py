@@ -282,7 +282,7 @@ def test_embed_in_a_400x600_iframe_never_scrolls_the_host(context_of, host_page)
     frame.locator("#qa-question textarea").wait_for()
     ask(frame, PREMISE)
     wait_final(frame)
-    frame.locator("#qa-sources .qa-card").nth(1).wait_for()
+    frame.locator("#qa-chat .qa-inline-src .qa-card").nth(1).wait_for(state="attached")  # embed: sources folded under the answer
     inner = pg.frame("qa-frame") or next(f for f in pg.frames if "/embed" in f.url)
     assert inner.evaluate(NESTED_SCROLL) == []  # one scroll area: the frame's own page
     # question, answer and the sources (written out under the answer) are all in the frame

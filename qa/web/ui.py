@@ -52,6 +52,7 @@ THEME = gr.themes.Soft(
     block_label_text_color_dark="#e2e8f0",
     block_title_text_color="#334155",
     block_title_text_color_dark="#e2e8f0",
+    block_label_background_fill_dark="#991b1b",  # the Soft theme's #dc2626 gives light label text 3.9:1
     block_info_text_color="#334155",
     block_info_text_color_dark="#e2e8f0",
     input_placeholder_color="#64748b",
@@ -110,7 +111,7 @@ button.qa-sort { background: none; border: 0; padding: 0; font: inherit; font-we
 th[aria-sort=ascending] .qa-sort-icon::after { content: "▲" / ""; color: #b91c1c; }
 th[aria-sort=descending] .qa-sort-icon::after { content: "▼" / ""; color: #b91c1c; }
 .qa-inline-src { display: none; margin-top: 6px; }
-.qa-inline-src > summary { cursor: pointer; font-size: 14px; color: #1d4ed8; padding: 4px 0; }
+.qa-inline-src > summary { cursor: pointer; font-size: 14px; color: #1e3a8a; opacity: 1; padding: 4px 0; }
 .qa-compact .qa-inline-src { display: block; }
 #qa-ask { gap: 4px; }
 #qa-filters { gap: 6px; flex-wrap: wrap; align-items: center; margin-top: 0; }
@@ -590,15 +591,16 @@ def source_card(turn: int, c: dict, inline: bool = False, back: str = "") -> str
     document at that place. Inline cards (under an answer, rendered by the chat's markdown) keep their text inert
     and on one line, since a blank line would end the HTML block."""
     n = int(c["n"])
-    link = f"/doc/{_e(c['doc_id'])}?start={int(c['start'])}&end={int(c['end'])}" + ("&back=embed" if back == "embed" else "") + "#hl"
+    link = (f"/doc/{_e(c['doc_id'])}?start={int(c.get('start') or 0)}&end={int(c.get('end') or 0)}" + ("&back=embed" if back == "embed" else "") + "#hl"
+            if c.get("doc_id") else "")
     text = (c.get("text") or "").replace("\r", " ").replace("\n", " ") if inline else c.get("text", "")
     para = highlighted_paragraph(text, c.get("quote", ""), c.get("quotes"), _inert if inline else _e)
     return (
         f'<div class="qa-card" id="{"qa-isrc" if inline else "qa-src"}-{turn}-{n}" data-n="{n}">'
         f'<div class="qa-card-head"><b>[{n}]</b>{_inert(card_label_text(c)) if inline else card_label(c)}</div>'
         f'<div class="qa-para">{para}</div>'
-        f'<a class="qa-doc" href="{link}" target="_blank" rel="noopener">查看全文(定位到此处)›</a>'
-        f"</div>"
+        + (f'<a class="qa-doc" href="{link}" target="_blank" rel="noopener">查看全文(定位到此处)›</a>' if link else "")
+        + "</div>"
     )
 
 
