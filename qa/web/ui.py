@@ -113,6 +113,7 @@ th[aria-sort=descending] .qa-sort-icon::after { content: "▼" / ""; color: #b91
 .qa-inline-src { display: none; margin-top: 6px; }
 .qa-inline-src > summary { cursor: pointer; font-size: 14px; color: #1e3a8a; opacity: 1; padding: 4px 0; }
 .qa-compact .qa-inline-src { display: block; }
+.qa-compact table.qa-table td:last-child { min-width: 11em; }
 #qa-ask { gap: 4px; }
 #qa-filters { gap: 6px; flex-wrap: wrap; align-items: center; margin-top: 0; }
 #qa-filters input { padding-top: 2px; padding-bottom: 2px; }
@@ -131,6 +132,8 @@ th[aria-sort=descending] .qa-sort-icon::after { content: "▼" / ""; color: #b91
 @media (max-width: 640px) {
   #qa-chat, #qa-chat > div, #qa-chat .bubble-wrap, #qa-chat [role=log] { height: auto !important; max-height: none !important; overflow: visible !important; }
   #qa-side { display: none !important; }
+  table.qa-table td:last-child { min-width: 11em; }  /* the source column scrolls sideways rather than one character a line */
+  #qa-filters input { font-size: 13px; }
   .qa-inline-src { display: block; }
   #qa-ask { position: sticky; bottom: 0; z-index: 20; background: var(--background-fill-primary, #fff); padding: 4px 0 2px;
     box-shadow: 0 -8px 10px -10px rgba(0,0,0,.4); }
@@ -377,7 +380,8 @@ window.QA_MAX_CHARS = __QA_MAX__;
     }
     var max = parseInt(box.getAttribute('data-max') || (document.getElementById('qa-question').dataset.max) || window.QA_MAX_CHARS || '500', 10);
     var n = box.value.length;
-    el.textContent = n + ' / ' + max + ' 字' + (n > max ? '(超出上限,请精简)' : '');
+    // empty box, no counter: the line it takes matters on a phone and in a 600 px embed
+    el.textContent = n ? n + ' / ' + max + ' 字' + (n > max ? '(超出上限,请精简)' : '') : '';
     el.classList.toggle('qa-over', n > max);
   }
   // Gradio's own strings that its translations leave in English.
