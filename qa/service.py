@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Iterator
 
-from .errors import BadRequest, Forbidden, NotFound, StorageFull, TooLarge, Unauthorized, UnsupportedType
+from .errors import BadRequest, Forbidden, NotFound, QaError, StorageFull, TooLarge, Unauthorized, UnsupportedType
 from .feedback import FeedbackStore, feedback_target, parse_rating
 from .index import Index, IngestResult
 from .ingest import UPLOAD_DIR
@@ -38,6 +38,7 @@ from .models import Document
 from .settings import Settings
 
 PART = ".part"
+STORAGE_PATH = re.compile(UPLOAD_DIR + r"/[0-9a-f]{64}/")  # what loaders put before a file name in their messages
 STALE_SECONDS = 3600  # an unfinished upload (or a UI temp file) older than this is abandoned
 
 
@@ -290,7 +291,16 @@ class Service:
         return Original(name=name, media_type=media, inline=inline, data=data)
 
     def upload(self, who: Principal | None, data: bytes, filename: str | None, progress=None) -> UploadResult:
-        """Store the original and index it; nothing is kept when the file is refused or the ingest fails."""
+        """Store the original and index it; nothing is kept when the file is refused or the ingest fails.
+        A refusal names the file as the user knows it, never its storage path (uploads/<sha256>/…)."""
+        try:
+            return self._upload(who, data, filename, progress)
+        except QaError as exc:
+            exc.message = STORAGE_PATH.sub("", exc.message)
+            exc.args = (exc.message,)
+            raise
+
+    def _upload(self, who: Principal | None, data: bytes, filename: str | None, progress=None) -> UploadResult:
         from .ingest import ingest_source
         from .loaders import load_bytes
 

@@ -116,6 +116,12 @@ def test_original_is_served_only_for_catalogued_files_to_readers(seed_index, see
             httpx.delete(f"{qa.url}/api/documents/{new}", headers=admin, **HTTP)
 
 
+def test_a_refused_upload_names_the_file_not_its_storage_path(server):  # noqa: F811
+    r = httpx.post(server.url + "/api/documents", files={"file": ("空报告.html", "<html><body><p>短</p></body></html>".encode(), "text/html")}, **HTTP)
+    assert r.status_code == 400 and "空报告.html" in r.json()["message"]
+    assert "uploads/" not in r.text and not re.search(r"[0-9a-f]{64}", r.text)
+
+
 def test_document_view_has_outline_way_back_and_original(context_of, server):  # noqa: F811
     doc = _doc_of(server.url, "克拉玛依市")
     pg = context_of()
