@@ -114,6 +114,8 @@ th[aria-sort=descending] .qa-sort-icon::after { content: "▼" / ""; color: #b91
 .qa-inline-src > summary { cursor: pointer; font-size: 14px; color: #1e3a8a; opacity: 1; padding: 4px 0; }
 .qa-compact .qa-inline-src { display: block; }
 .qa-compact table.qa-table td:last-child { min-width: 11em; }
+.qa-compact #qa-filters > * { flex: 1 1 0 !important; min-width: 0 !important; }
+.qa-compact #qa-filters input { font-size: 13px; }
 #qa-ask { gap: 4px; }
 #qa-filters { gap: 6px; flex-wrap: wrap; align-items: center; margin-top: 0; }
 #qa-filters input { padding-top: 2px; padding-bottom: 2px; }
@@ -134,6 +136,7 @@ th[aria-sort=descending] .qa-sort-icon::after { content: "▼" / ""; color: #b91
   #qa-side { display: none !important; }
   table.qa-table td:last-child { min-width: 11em; }  /* the source column scrolls sideways rather than one character a line */
   #qa-filters input { font-size: 13px; }
+  #qa-filters > * { flex: 1 1 0 !important; min-width: 0 !important; }  /* three equal chips: 全部年份 fits */
   .qa-inline-src { display: block; }
   #qa-ask { position: sticky; bottom: 0; z-index: 20; background: var(--background-fill-primary, #fff); padding: 4px 0 2px;
     box-shadow: 0 -8px 10px -10px rgba(0,0,0,.4); }
