@@ -215,6 +215,19 @@ def test_all_cited_sentences_highlighted_and_cite_preview(context_of, server):  
     assert not pg.errors, pg.errors
 
 
+def test_a_question_sent_while_an_answer_is_running_is_answered_after_it(context_of, server):  # noqa: F811
+    pg = context_of()
+    pg.goto(server.url + "/")
+    pg.locator("#qa-question textarea").wait_for()
+    ask(pg, PREMISE)
+    pg.wait_for_function("document.querySelector('#qa-question textarea').value === ''")  # the question was taken
+    ask(pg, "克拉玛依市行政机关负责人出庭应诉率是多少?")  # at once: the first answer is most likely still running
+    wait_final(pg, 2)
+    questions = pg.locator("#qa-sources .qa-turn-q").all_inner_texts()
+    assert any("克拉玛依市" in q for q in questions) and any("99.74" in q for q in questions), questions
+    assert not pg.errors, pg.errors
+
+
 # ---------------------------------------------------------------- filters as chips
 
 def pick(root, elem: str, option: str) -> None:

@@ -745,8 +745,9 @@ def make_respond(service: Service, channel: str):
             turns.append({"question": question, "answer": "", "citations": [], "nearest": [], "refused": True, "error": True,
                           "backend": "", "filters": {}})
         answered = any(not t.get("error") for t in turns)
-        # On an error the question goes back into the box, to be fixed and sent again.
-        yield chat, sources_html(turns, back), turns, (message if failed else ""), gr.Column(visible=answered), csv
+        # On an error the question goes back into the box, to be fixed and sent again. Otherwise the box is left as it
+        # is: it was emptied when the question was taken, and may hold the next question by now.
+        yield chat, sources_html(turns, back), turns, (message if failed else gr.skip()), gr.Column(visible=answered), csv
 
     return respond
 
@@ -840,8 +841,10 @@ def chat_panel(service: Service, compact: bool):
 
     inputs = [msg, chat, turns, region, year, kind] + ([backend] if backend is not None else [])
     outputs = [chat, sources, turns, msg, fb_box, csv]
-    msg.submit(respond, inputs, outputs, api_visibility="private")
-    send.click(respond, inputs, outputs, api_visibility="private")
+    # always_last: a question sent while the previous answer is still finishing runs after it; Gradio's default
+    # ("once") dropped it silently, and a quick follow-up was never answered.
+    msg.submit(respond, inputs, outputs, api_visibility="private", trigger_mode="always_last")
+    send.click(respond, inputs, outputs, api_visibility="private", trigger_mode="always_last")
 
     def example(data: gr.SelectData):
         return data.value.get("text", "") if isinstance(data.value, dict) else str(data.value)
