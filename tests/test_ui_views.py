@@ -383,6 +383,10 @@ def test_evaluation_page_charts_the_stored_runs(context_of, server, seed_setting
         history.get_by_text("各次运行的数字").click()
         assert pg.locator("#qa-eval-history-table tbody tr").count() == 3
         shot(pg, "evaluation-history.png", full_page=True)
+        if AXE.exists():
+            pg.add_script_tag(content=axe_source())
+            problems = serious(pg)
+            assert not problems, "\n".join(problems)
         assert not pg.errors, pg.errors
     finally:
         for f in made:

@@ -465,7 +465,7 @@ def document_page(service: Service, who: Principal | None, doc_id: str, start: i
     jump = '<a href="#hl">跳到引用处 ›</a>' if mark else ""
     page = f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>{html.escape(doc.title or "文档")} · 法治报告问答</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"><style>{DOC_CSS}</style></head>
-<body><div class="wrap">{toc}<main><p class="top"><a href="{chat}" id="back">‹ 返回问答</a><a href="/doc/{ref}/original" id="original">下载原文件({html.escape(display_source(doc.source))})</a>{jump}</p>
+<body><div class="wrap">{toc}<main><p class="top"><a href="{chat}" id="back">‹ 返回问答</a><a href="/doc/{ref}/original" id="original">查看原文件({html.escape(display_source(doc.source))})</a>{jump}</p>
 <h1 style="font-size:1.3em">{html.escape(doc.title or "(无标题)")}</h1><p class="meta">{meta}</p>
 <pre>{body}</pre></main></div></body></html>"""
     # Document text is untrusted: nothing on this page may run scripts.
