@@ -202,6 +202,7 @@ def test_all_cited_sentences_highlighted_and_cite_preview(context_of, server):  
     tip.wait_for(state="visible")
     assert "新乡市" in tip.inner_text() and tip.get_attribute("role") == "tooltip"
     assert cite.get_attribute("aria-describedby") == "qa-preview"
+    shot(pg, "desktop-two-quotes-preview.png")
     pg.mouse.move(0, 0)
     tip.wait_for(state="hidden")
     cite.focus()
@@ -211,7 +212,6 @@ def test_all_cited_sentences_highlighted_and_cite_preview(context_of, server):  
     cite.focus()
     pg.keyboard.press("Enter")  # and jumps to its card
     pg.wait_for_function("document.activeElement && document.activeElement.id === 'qa-src-0-1'")
-    shot(pg, "desktop-two-quotes-preview.png")
     assert not pg.errors, pg.errors
 
 

@@ -74,6 +74,7 @@ CSS = """
 .qa-card-head b { color: #b91c1c; margin-right: 4px; }
 .qa-para { font-size: 15px; line-height: 1.7; margin: 4px 0; color: #1f2937; }
 .qa-para mark, .qa-refs mark { background: #fde68a; color: #1f2937; padding: 0 1px; }
+.qa-para mark + mark { margin-left: 4px; }  /* two cited sentences side by side stay two */
 .qa-card a.qa-doc { font-size: 14px; color: #1d4ed8; }
 .qa-turn-q { font-weight: 600; margin-top: 6px; color: #334155; }
 .qa-empty { color: #475569; font-size: 14px; }
