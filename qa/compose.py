@@ -27,7 +27,13 @@ class Citations:
     _by_chunk: dict[str, int] = field(default_factory=dict)
 
     def cite(self, chunk: Chunk, doc: Document, quote: str, start: int, end: int) -> str:
-        if chunk.chunk_id not in self._by_chunk:
+        """The marker for `chunk`; a chunk cited again for another sentence keeps its number and adds that quote to
+        its `quotes` (the UI highlights every sentence an answer rests on, not only the first)."""
+        if chunk.chunk_id in self._by_chunk:
+            c = self.items[self._by_chunk[chunk.chunk_id] - 1]
+            if quote and quote != c.quote and quote not in c.quotes:
+                c.quotes.append(quote)
+        else:
             n = len(self.items) + 1
             self._by_chunk[chunk.chunk_id] = n
             self.items.append(

@@ -170,6 +170,7 @@ class Citation:
     quote: str  # the sentence(s) the answer rests on
     start: int  # offsets of the quote in the source text
     end: int
+    quotes: list[str] = field(default_factory=list)  # further sentences of this chunk that other answer sentences cite
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Iterator
 
-from .errors import BadRequest, Forbidden, NotFound, StorageFull, TooLarge, Unauthorized, UnsupportedType
+from .errors import BadRequest, Forbidden, NotFound, QaError, StorageFull, TooLarge, Unauthorized, UnsupportedType
 from .feedback import FeedbackStore, feedback_target, parse_rating
 from .index import Index, IngestResult
 from .ingest import UPLOAD_DIR
@@ -38,6 +38,7 @@ from .models import Document
 from .settings import Settings
 
 PART = ".part"
+STORAGE_PATH = re.compile(UPLOAD_DIR + r"/[0-9a-f]{64}/")  # what loaders put before a file name in their messages
 STALE_SECONDS = 3600  # an unfinished upload (or a UI temp file) older than this is abandoned
 
 
@@ -156,11 +157,39 @@ def safe_filename(name: str | None, max_len: int = 100) -> str:
 
 
 def display_source(source: str) -> str:
-    """What a person sees for a source: the file's own name, never the storage path (uploads/<sha256>/…)."""
-    parts = PurePosixPath(source).parts
-    if len(parts) == 3 and parts[0] == UPLOAD_DIR:
-        return parts[2]
-    return source
+    """What a person sees for a source: the file's own name, never a path (uploads/<sha256>/…, seeds/…, /srv/…)."""
+    return PurePosixPath(str(source).replace("\\", "/")).name or str(source)
+
+
+# How a stored original is served: its media type, and whether a browser may show it in the page (inline) or must
+# save it (attachment). HTML is never inline: a report's own markup and scripts must not run on this site's origin.
+ORIGINAL_TYPES = {
+    ".txt": ("text/plain", True), ".md": ("text/plain", True),
+    ".pdf": ("application/pdf", False), ".html": ("text/html", False), ".htm": ("text/html", False),
+    ".docx": ("application/vnd.openxmlformats-officedocument.wordprocessingml.document", False),
+}
+ORIGINAL_MAX_BYTES = 200 * 1024 * 1024  # read into memory to check its hash: far above any report
+
+
+@dataclass
+class Original:
+    """A stored original, checked: the bytes are exactly those the catalogue indexed (same SHA-256)."""
+
+    name: str  # the file's own name, for Content-Disposition
+    media_type: str
+    inline: bool
+    data: bytes
+
+
+def text_charset(data: bytes) -> str:
+    """The charset of a text original, as the loaders read it: UTF-8 (BOM or not), UTF-16 with a BOM, else GB18030."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    try:
+        data.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError:
+        return "gb18030"
 
 
 # ---------------------------------------------------------------- the service
@@ -225,8 +254,53 @@ class Service:
         doc = self.document(who, doc_id)
         return doc, self.index.catalog.file_text(doc.source) or ""
 
+    def original(self, who: Principal | None, doc_id: str) -> Original:
+        """The stored original file a document came from, for readers.
+
+        Invariants: the path comes from the catalogue, never from the request (a caller names a document id only);
+        it must lie in the uploads folder or the project (seeds), be a regular file, and hold exactly the bytes the
+        catalogue indexed (SHA-256), so a file replaced or moved on disk since is refused, not served."""
+        doc = self.document(who, doc_id)
+        source = doc.source
+        parts = PurePosixPath(source).parts
+        if len(parts) == 3 and parts[0] == UPLOAD_DIR:
+            root = Path(self.settings.data_dir, UPLOAD_DIR).resolve()
+            path = Path(self.settings.data_dir, *parts)
+        else:
+            from .settings import PROJECT_ROOT
+
+            root, path = PROJECT_ROOT.resolve(), (PROJECT_ROOT / source)
+        gone = NotFound("原文件已不在服务器上 (the original file is no longer stored)", code="original_missing")
+        try:
+            real = path.resolve(strict=True)
+            real.relative_to(root)
+            st = real.stat()
+        except (OSError, ValueError, RuntimeError):
+            raise gone
+        import stat as stat_mod
+
+        if not stat_mod.S_ISREG(st.st_mode) or st.st_size > ORIGINAL_MAX_BYTES:
+            raise gone
+        data = real.read_bytes()
+        if hashlib.sha256(data).hexdigest() != self.index.catalog.file_sha(source):
+            raise gone
+        name = display_source(source)
+        media, inline = ORIGINAL_TYPES.get(Path(name).suffix.lower(), ("application/octet-stream", False))
+        if media == "text/plain":
+            media += f"; charset={text_charset(data)}"
+        return Original(name=name, media_type=media, inline=inline, data=data)
+
     def upload(self, who: Principal | None, data: bytes, filename: str | None, progress=None) -> UploadResult:
-        """Store the original and index it; nothing is kept when the file is refused or the ingest fails."""
+        """Store the original and index it; nothing is kept when the file is refused or the ingest fails.
+        A refusal names the file as the user knows it, never its storage path (uploads/<sha256>/…)."""
+        try:
+            return self._upload(who, data, filename, progress)
+        except QaError as exc:
+            exc.message = STORAGE_PATH.sub("", exc.message)
+            exc.args = (exc.message,)
+            raise
+
+    def _upload(self, who: Principal | None, data: bytes, filename: str | None, progress=None) -> UploadResult:
         from .ingest import ingest_source
         from .loaders import load_bytes
 
@@ -411,6 +485,14 @@ class Service:
         except Exception:
             charts = ""
         return {"summary": summary, "charts": charts, "report": folder.name}
+
+    def eval_history(self, who: Principal | None) -> list[dict]:
+        """The stored evaluation runs on the seed gold set, oldest first (time, items, metrics); no paths."""
+        from .evaluation.history import runs
+        from .evaluation.run import DEFAULT_OUT
+
+        self.need_reader(who)
+        return runs([DEFAULT_OUT, self.settings.data_dir / "eval-reports"])
 
     # -- feedback
     def add_feedback(self, who: Principal | None, rating, question: str, answer: str = "", citations: list | None = None, comment: str = "",

@@ -303,7 +303,7 @@ def test_embed_in_portal_iframe_answers(page, portal):
     assert frame.locator("#qa-doc-table").count() == 0 and frame.get_by_role("tab", name="文档管理").count() == 0  # chat only
     ask(page, ANCHOR, scope=frame)
     wait_answer(page, "克拉玛依市", "呼伦贝尔市", frame=frame)
-    frame.locator("#qa-sources .qa-card").nth(1).wait_for()
+    frame.locator("#qa-chat .qa-inline-src .qa-card").nth(1).wait_for(state="attached")  # embed: sources folded under the answer
     page.screenshot(path=str(ARTIFACTS / "browser-6-embed-in-portal.png"))
     frame.locator("#qa-chat a.qa-cite").first.click()
     page.wait_for_timeout(500)

@@ -20,7 +20,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from fastapi import Depends, FastAPI, File, Query, Request, UploadFile  # noqa: E402
 from fastapi.exceptions import RequestValidationError  # noqa: E402
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, StreamingResponse  # noqa: E402
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse  # noqa: E402
 from fastapi.security import APIKeyHeader, HTTPBearer  # noqa: E402
 from pydantic import BaseModel, Field, model_validator  # noqa: E402
 from starlette.exceptions import HTTPException as StarletteHTTPException  # noqa: E402
@@ -168,8 +168,13 @@ def create_app(settings: Settings | None = None, index: Index | None = None, wit
     _add_api_routes(app, service)
 
     @app.get("/doc/{doc_id}", response_class=HTMLResponse, include_in_schema=False)
-    def view_document(request: Request, doc_id: str, start: int | None = None, end: int | None = None):
-        return document_page(service, _principal(request), doc_id, start, end)
+    def view_document(request: Request, doc_id: str, start: int | None = None, end: int | None = None, back: str | None = None):
+        return document_page(service, _principal(request), doc_id, start, end, back)
+
+    @app.get("/doc/{doc_id}/original", include_in_schema=False)
+    def original_file(request: Request, doc_id: str):
+        """The stored original of a document's file, for readers (see Service.original for what is checked)."""
+        return original_response(service.original(_principal(request), doc_id))
 
     if with_ui:
         from .ui import mount_ui
@@ -200,16 +205,47 @@ def _install_guard(app: FastAPI, guard: Guard) -> None:
     app.build_middleware_stack = build_guarded
 
 
-def login_page(next_path: str, error: bool = False) -> str:
+COOKIE_BLOCKED = ("此问答嵌在另一个网站的页面里,且通过 HTTP(未加密)访问:浏览器不允许嵌入框保存登录状态,在这里登录会一直回到登录页。"
+                  "请点下面的链接在新窗口中打开问答并登录;或请门户管理员为问答服务启用 HTTPS(见部署说明)。")
+
+
+def login_page(next_path: str, error: bool = False, blocked: bool = False) -> str:
+    """The key form, or (`blocked`) a message instead of it: inside another site's <iframe> over plain HTTP the
+    session cookie (SameSite=Lax; `None` needs HTTPS) is never sent back, so a form there would loop forever.
+
+    The server knows it is blocked when the browser says so (Sec-Fetch-Site: cross-site, Sec-Fetch-Dest: iframe);
+    where browsers send no such headers (plain HTTP to a non-local host) the page's own check finds out: framed, and a
+    test cookie written the same way does not come back. That script is the page's only one and reads no input."""
+    nxt = html.escape(next_path)
     msg = '<p role="alert" style="color:#b91c1c">密钥无效,请重试。</p>' if error else ""
+    notice = (f'<div id="qa-cookie-blocked" role="alert" {"" if blocked else "hidden"} style="border:2px solid #b91c1c;border-radius:8px;padding:.8em 1em;'
+              f'background:#fef2f2;color:#7f1d1d"><p style="margin:0 0 .6em">{COOKIE_BLOCKED}</p>'
+              f'<p style="margin:0"><a href="{nxt}" target="_blank" rel="noopener" style="color:#1d4ed8;font-weight:600">在新窗口中打开问答 ›</a></p></div>')
+    form = (f'<div id="qa-login" {"hidden" if blocked else ""}><p>请输入访问密钥 (API key)。</p>{msg}'
+            f'<form method="post" action="/login"><input type="hidden" name="next" value="{nxt}">'
+            '<label for="key">访问密钥</label>'
+            '<input id="key" name="key" type="password" autofocus style="width:100%;padding:.5em;margin-bottom:.5em">'
+            '<button type="submit" style="padding:.5em 1.5em">进入</button></form></div>')
+    probe = """<script>
+(function () {
+  var framed; try { framed = window.self !== window.top; } catch (e) { framed = true; }
+  if (!framed) return;
+  var secure = location.protocol === 'https:';
+  document.cookie = 'qa_probe=1; Path=/; Max-Age=60; SameSite=' + (secure ? 'None; Secure' : 'Lax');
+  if (document.cookie.indexOf('qa_probe=1') >= 0) return;  /* this frame keeps cookies: the form works */
+  document.getElementById('qa-login').hidden = true;
+  document.getElementById('qa-cookie-blocked').hidden = false;
+})();
+</script>"""
     return f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>法治报告问答 · 登录</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"></head>
-<body style="font-family:sans-serif;max-width:360px;margin:15vh auto;padding:0 1em">
-<h1 style="font-size:1.4em">法治报告问答</h1><p>请输入访问密钥 (API key)。</p>{msg}
-<form method="post" action="/login"><input type="hidden" name="next" value="{html.escape(next_path)}">
-<label for="key">访问密钥</label>
-<input id="key" name="key" type="password" autofocus style="width:100%;padding:.5em;margin-bottom:.5em">
-<button type="submit" style="padding:.5em 1.5em">进入</button></form></body></html>"""
+<body style="font-family:sans-serif;max-width:360px;margin:10vh auto;padding:0 1em">
+<h1 style="font-size:1.4em">法治报告问答</h1>{notice}{form}{probe}</body></html>"""
+
+
+def cross_site_frame(headers: dict[str, str], secure: bool) -> bool:
+    """A page load inside another site's <iframe> over plain HTTP, as the browser reports it (Fetch Metadata)."""
+    return not secure and headers.get("sec-fetch-dest") == "iframe" and headers.get("sec-fetch-site") == "cross-site"
 
 
 # ---------------------------------------------------------------- REST routes
@@ -356,29 +392,98 @@ def _sse(event: str, data) -> str:
 
 # ---------------------------------------------------------------- whole-document view
 
-def document_page(service: Service, who: Principal | None, doc_id: str, start: int | None, end: int | None) -> HTMLResponse:
+DOC_CSS = """body{font-family:"Noto Sans CJK SC","PingFang SC","Microsoft YaHei",sans-serif;margin:0;line-height:1.8;color:#1f2937;background:#fff}
+.wrap{max-width:72em;margin:0 auto;padding:1em;display:flex;gap:2em;align-items:flex-start}
+nav.toc{flex:0 0 16em;position:sticky;top:1em;max-height:calc(100vh - 2em);overflow-y:auto;font-size:14px;border-right:1px solid #cbd5e1;padding-right:1em}
+nav.toc ol{list-style:none;padding-left:1em;margin:0} nav.toc>ol{padding-left:0} nav.toc li{margin:.2em 0}
+main{flex:1;min-width:0} pre{white-space:pre-wrap;font-family:inherit;font-size:16px}
+mark{background:#fde68a;color:#1f2937;padding:.1em 0;scroll-margin-top:40vh} .meta{color:#475569}
+a{color:#1d4ed8} a:focus-visible{outline:3px solid #b91c1c;outline-offset:2px} .top a{margin-right:1.5em}
+.sec{scroll-margin-top:1em}
+@media (max-width:760px){.wrap{display:block} nav.toc{position:static;max-height:none;border-right:0;border-bottom:1px solid #cbd5e1;padding:0 0 .5em;margin-bottom:1em}}
+@media (prefers-color-scheme:dark){body{background:#0f172a;color:#e2e8f0} .meta{color:#cbd5e1} a{color:#93c5fd}
+mark{background:#713f12;color:#fef9c3} nav.toc{border-color:#475569} a:focus-visible{outline-color:#fca5a5}}"""
+
+
+def outline_html(sections) -> str:
+    """The report's section tree as nested lists of links to the headings (#s-<offset>)."""
+    if not sections:
+        return ""
+    items = "".join(f'<li><a href="#s-{s.start}">{html.escape(s.title)}</a>{outline_html(s.children)}</li>' for s in sections)
+    return f"<ol>{items}</ol>"
+
+
+def _headings(sections) -> list[int]:
+    out = []
+    for s in sections:
+        out.append(s.start)
+        out += _headings(s.children)
+    return out
+
+
+def marked_text(text: str, lo: int, hi: int, anchors: list[int], mark: tuple[int, int] | None) -> str:
+    """text[lo:hi] escaped, with an empty anchor <span id="s-<offset>"> at each heading and the cited span in <mark>.
+    Anchors inside the mark are left out (a <span> may not straddle it)."""
+    cuts: list[tuple[int, int, str]] = []  # (offset, order at that offset, markup)
+    if mark:
+        cuts += [(mark[0], 1, '<mark id="hl">'), (mark[1], 0, "</mark>")]
+    for a in anchors:
+        if lo <= a < hi and not (mark and mark[0] < a < mark[1]):
+            cuts.append((a, 2 if not mark or a != mark[0] else 0, f'<span class="sec" id="s-{a}"></span>'))
+    out, pos = [], lo
+    for offset, _, markup in sorted(cuts):
+        out.append(html.escape(text[pos:offset]))
+        out.append(markup)
+        pos = offset
+    out.append(html.escape(text[pos:hi]))
+    return "".join(out)
+
+
+def document_page(service: Service, who: Principal | None, doc_id: str, start: int | None, end: int | None, back: str | None = None) -> HTMLResponse:
+    """The whole document: a way back to the chat, its outline, the cited place marked, a link to the stored original.
+    It shows the file's name, never a path; the document text is untrusted and this page runs no scripts at all."""
+    from ..outline import outline
     from ..service import display_source
 
+    chat = "/embed/" if back == "embed" else "/"  # only these two: `back` never becomes a URL of its own
     try:
         doc, text = service.document_text(who, doc_id)
     except QaError as exc:
-        return HTMLResponse(f"<!doctype html><meta charset=utf-8><p>{html.escape(exc.message)}</p><p><a href='/'>返回问答</a></p>", status_code=exc.status)
+        return HTMLResponse(f"<!doctype html><html lang='zh-CN'><meta charset=utf-8><title>法治报告问答</title><p>{html.escape(exc.message)}</p>"
+                            f"<p><a href='{chat}'>‹ 返回问答</a></p></html>", status_code=exc.status)
     lo, hi = doc.start, doc.end
+    mark = None
     if start is not None and end is not None and 0 <= start < end <= len(text):
         lo, hi = min(lo, start), max(hi, end)
-        body = html.escape(text[lo:start]) + f'<mark id="hl">{html.escape(text[start:end])}</mark>' + html.escape(text[end:hi])
-    else:
-        body = html.escape(text[lo:hi])
+        mark = (start, end)
+    sections = outline(text, doc.start, doc.end)
+    body = marked_text(text, lo, hi, _headings(sections), mark)
     year = f"{doc.year}年" if doc.year else "年份不详"
     meta = " · ".join(html.escape(x) for x in (doc.region or "地区不详", year, KIND_LABELS.get(doc.kind, doc.kind or "")))
-    page = f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>{html.escape(doc.title or doc.doc_id)}</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>body{{font-family:"Noto Sans CJK SC","PingFang SC","Microsoft YaHei",sans-serif;max-width:52em;margin:2em auto;padding:0 1em;line-height:1.8;color:#1f2937}}
-pre{{white-space:pre-wrap;font-family:inherit}} mark{{background:#fde68a;color:#1f2937;padding:.1em 0;scroll-margin-top:40vh}} .meta{{color:#4b5563}}</style></head>
-<body><p><a href="/">‹ 返回问答</a></p><h1 style="font-size:1.3em">{html.escape(doc.title or doc.doc_id)}</h1><p class="meta">{meta} · 文件 {html.escape(display_source(doc.source))}</p>
-<pre>{body}</pre></body></html>"""
+    ref = html.escape(doc_id, quote=True)
+    toc = (f'<nav class="toc" aria-label="报告目录"><p><strong>目录</strong></p>{outline_html(sections)}</nav>' if sections else "")
+    jump = '<a href="#hl">跳到引用处 ›</a>' if mark else ""
+    page = f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>{html.escape(doc.title or "文档")} · 法治报告问答</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"><style>{DOC_CSS}</style></head>
+<body><div class="wrap">{toc}<main><p class="top"><a href="{chat}" id="back">‹ 返回问答</a><a href="/doc/{ref}/original" id="original">查看原文件({html.escape(display_source(doc.source))})</a>{jump}</p>
+<h1 style="font-size:1.3em">{html.escape(doc.title or "(无标题)")}</h1><p class="meta">{meta}</p>
+<pre>{body}</pre></main></div></body></html>"""
     # Document text is untrusted: nothing on this page may run scripts.
     return HTMLResponse(page, headers={"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'none'"})
+
+
+def original_response(orig) -> Response:
+    """A stored original with its own media type. Never sniffed (nosniff comes from the guard), sandboxed so that an
+    HTML or PDF original cannot run anything on this origin, and saved rather than shown unless it is plain text."""
+    from urllib.parse import quote
+
+    disposition = "inline" if orig.inline else "attachment"
+    fallback = "".join(ch if ch.isascii() and ch.isalnum() or ch in "._-" else "_" for ch in orig.name) or "original"
+    return Response(orig.data, media_type=orig.media_type, headers={
+        "Content-Disposition": f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{quote(orig.name)}",
+        "Content-Security-Policy": "sandbox; default-src 'none'",
+        "Cache-Control": "private, no-store",
+    })
 
 
 # ---------------------------------------------------------------- running

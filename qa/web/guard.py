@@ -175,7 +175,10 @@ class Guard:
         public = path in PUBLIC
         if keys_on and who.role == "anonymous" and not public:
             if method == "GET" and "text/html" in headers.get("accept", ""):
-                await reply.raw(401, self.login_page(local_path(path), bool(query_key)).encode(), [("content-type", "text/html; charset=utf-8")])
+                from .app import cross_site_frame
+
+                page = self.login_page(local_path(path), bool(query_key), blocked=cross_site_frame(headers, secure))
+                await reply.raw(401, page.encode(), [("content-type", "text/html; charset=utf-8")])
             else:
                 await reply.error(401, "unauthorized", "需要 API key (send Authorization: Bearer <key>, X-API-Key, or open the page with ?key=)",
                                   {"WWW-Authenticate": "Bearer"})

@@ -52,6 +52,9 @@ THEME = gr.themes.Soft(
     block_label_text_color_dark="#e2e8f0",
     block_title_text_color="#334155",
     block_title_text_color_dark="#e2e8f0",
+    block_label_background_fill_dark="#991b1b",  # the Soft theme's #dc2626 gives light label text 3.9:1
+    block_info_text_color="#334155",
+    block_info_text_color_dark="#e2e8f0",
     input_placeholder_color="#64748b",
     input_placeholder_color_dark="#a3b1c6",
     body_text_color_subdued="#475569",
@@ -71,6 +74,7 @@ CSS = """
 .qa-card-head b { color: #b91c1c; margin-right: 4px; }
 .qa-para { font-size: 15px; line-height: 1.7; margin: 4px 0; color: #1f2937; }
 .qa-para mark, .qa-refs mark { background: #fde68a; color: #1f2937; padding: 0 1px; }
+.qa-para mark + mark { margin-left: 4px; }  /* two cited sentences side by side stay two */
 .qa-card a.qa-doc { font-size: 14px; color: #1d4ed8; }
 .qa-turn-q { font-weight: 600; margin-top: 6px; color: #334155; }
 .qa-empty { color: #475569; font-size: 14px; }
@@ -103,6 +107,47 @@ button:focus-visible, a:focus-visible, input:focus-visible { outline: 3px solid 
 footer { display: none !important; }
 #qa-chat button[aria-label="清空对话"], #qa-chat button[aria-label="Clear"] { display: none !important; }  /* one reset: 新对话 */
 table.qa-table td:nth-child(2), table.qa-table td:nth-child(3), table.qa-table td:nth-child(4) { white-space: nowrap; }
+button.qa-sort { background: none; border: 0; padding: 0; font: inherit; font-weight: 600; color: inherit; cursor: pointer; }
+.qa-sort-icon::after { content: "↕" / ""; margin-left: 4px; color: #475569; }
+th[aria-sort=ascending] .qa-sort-icon::after { content: "▲" / ""; color: #b91c1c; }
+th[aria-sort=descending] .qa-sort-icon::after { content: "▼" / ""; color: #b91c1c; }
+.qa-inline-src { display: none; margin-top: 6px; }
+.qa-inline-src > summary { cursor: pointer; font-size: 14px; color: #1e3a8a; opacity: 1; padding: 4px 0; }
+.qa-compact .qa-inline-src { display: block; }
+.qa-compact table.qa-table td:last-child { min-width: 11em; }
+.qa-compact #qa-filters > * { flex: 1 1 0 !important; min-width: 0 !important; }
+.qa-compact #qa-filters input { font-size: 13px; }
+#qa-ask { gap: 4px; }
+#qa-filters { gap: 6px; flex-wrap: wrap; align-items: center; margin-top: 0; }
+#qa-filters input { padding-top: 2px; padding-bottom: 2px; }
+#qa-filters .wrap-inner, #qa-filters .secondary-wrap { min-height: 32px; }
+#qa-filters .qa-chip { border-radius: 999px; }
+#qa-filters .qa-chip input { font-size: 14px; }
+#qa-filters .qa-chip-active { box-shadow: 0 0 0 2px #b91c1c; border-radius: 999px; }
+#qa-filters .qa-chip-active input { font-weight: 600; color: #7f1d1d; }
+.qa-active-filters { display: flex; flex-wrap: wrap; gap: 6px; align-items: center; font-size: 13px; color: #334155; margin: 2px 4px; }
+.qa-chip-on { background: #fee2e2; color: #7f1d1d; border-radius: 999px; padding: 0 8px; font-weight: 600; }
+.qa-chip-lead, .qa-chip-none { color: #334155; }
+#qa-preview { position: fixed; z-index: 1000; display: none; max-width: min(360px, 88vw); background: #1f2937; color: #f9fafb; font-size: 13px;
+  line-height: 1.5; padding: 6px 8px; border-radius: 6px; box-shadow: 0 4px 14px rgba(0,0,0,.25); pointer-events: none; }
+.qa-compact #qa-ask { position: sticky; bottom: 0; z-index: 20; background: var(--background-fill-primary, #fff); padding: 4px 0 2px;
+  box-shadow: 0 -8px 10px -10px rgba(0,0,0,.4); }
+@media (max-width: 640px) {
+  #qa-chat, #qa-chat > div, #qa-chat .bubble-wrap, #qa-chat [role=log] { height: auto !important; max-height: none !important; overflow: visible !important; }
+  #qa-side { display: none !important; }
+  table.qa-table td:last-child { min-width: 11em; }  /* the source column scrolls sideways rather than one character a line */
+  #qa-filters input { font-size: 13px; }
+  #qa-filters > * { flex: 1 1 0 !important; min-width: 0 !important; }  /* three equal chips: 全部年份 fits */
+  .qa-inline-src { display: block; }
+  #qa-ask { position: sticky; bottom: 0; z-index: 20; background: var(--background-fill-primary, #fff); padding: 4px 0 2px;
+    box-shadow: 0 -8px 10px -10px rgba(0,0,0,.4); }
+}
+.qa-h-grid-wrap { display: flex; flex-wrap: wrap; gap: 12px; }
+.qa-h-chart { border: 1px solid #cbd5e1; border-radius: 8px; background: #fff; color: #1f2937; max-width: 100%; height: auto; }
+.qa-h-line { stroke: #1d4ed8; } .qa-h-grid { stroke: #e2e8f0; } .qa-h-floor { stroke: #b91c1c; }
+.qa-h-dot { fill: #1d4ed8; } .qa-h-ok { fill: #15803d; } .qa-h-bad { fill: #b91c1c; }
+.qa-h-pass { fill: #14532d; } .qa-h-fail { fill: #991b1b; }
+.qa-h-title { font-size: 16px; margin: 12px 0 4px; }
 
 """
 
@@ -125,6 +170,23 @@ DARK_CSS = """
 @D .qa-low { background: #713f12; color: #fef3c7; }
 @D #qa-question textarea:focus, @D #qa-question textarea:focus-visible, @D button:focus-visible, @D a:focus-visible { outline-color: #fca5a5 !important; }
 @D .qa-card:focus { outline-color: #fca5a5; }
+@D .qa-sort-icon::after { color: #cbd5e1; }
+@D th[aria-sort=ascending] .qa-sort-icon::after, @D th[aria-sort=descending] .qa-sort-icon::after { color: #fca5a5; }
+@D .qa-inline-src > summary { color: #93c5fd; }
+@D .qa-active-filters, @D .qa-chip-lead, @D .qa-chip-none { color: #cbd5e1; }
+@D .qa-chip-on { background: #7f1d1d; color: #fee2e2; }
+@D #qa-filters .qa-chip-active input { color: #fecaca; }
+@D #qa-filters .qa-chip-active { box-shadow: 0 0 0 2px #fca5a5; }
+@D #qa-preview { background: #f1f5f9; color: #0f172a; }
+@D .qa-h-chart { background: #1e293b; border-color: #475569; color: #e2e8f0; }
+@D .qa-h-line { stroke: #93c5fd; }
+@D .qa-h-grid { stroke: #334155; }
+@D .qa-h-floor { stroke: #fca5a5; }
+@D .qa-h-dot { fill: #93c5fd; }
+@D .qa-h-ok { fill: #4ade80; }
+@D .qa-h-bad { fill: #fca5a5; }
+@D .qa-h-pass { fill: #bbf7d0; }
+@D .qa-h-fail { fill: #fecaca; }
 """
 
 
@@ -147,6 +209,12 @@ CSS += ("\n/* dark mode */\n" + _one_selector_per_rule(DARK_CSS.replace("@D ", "
 # areas and window are scrolled by hand. Copying an answer copies plain text with its sources written out, not HTML.
 # The question box gets a character counter.
 HEAD = """
+<style>
+/* Gradio's container says overflow: hidden, which makes it a scroll container and stops the question box from
+   sticking to the bottom of the screen (phone, embed); clip cuts the same way without that. Here, not in CSS:
+   Gradio prefixes custom CSS with the container's own class, so a rule for the container itself never matches. */
+.gradio-container { overflow: clip !important; }
+</style>
 <script>
 window.QA_MAX_CHARS = __QA_MAX__;
 (function () {
@@ -163,8 +231,13 @@ window.QA_MAX_CHARS = __QA_MAX__;
       window.scrollTo({top: window.scrollY + r.top - Math.max(0, (window.innerHeight - r.height) / 3), behavior: 'instant'});
     }
   }
+  // A source card is in the side panel (desktop) and folded under its answer (phone, embed): use the one shown.
+  function shown(el) { return !!(el && el.getClientRects().length); }
   function reveal(id) {
     var card = document.getElementById(id);
+    var m = id.match(/^qa-src-(\d+)-(\d+)$/);
+    var inline = m && document.getElementById('qa-isrc-' + m[1] + '-' + m[2]);
+    if (inline && (!card || !shown(document.getElementById('qa-sources')))) card = inline;
     if (!card) return false;
     var d = card.closest('details');
     if (d) d.open = true;
@@ -187,6 +260,80 @@ window.QA_MAX_CHARS = __QA_MAX__;
     reveal(m[1]);
   }, true);
   window.qaReveal = reveal;
+
+  // Sortable answer tables: each header is a button; the sorted column's <th> says so in aria-sort. Cells with
+  // data-v sort by that number, others by their text (Chinese collation); empty values stay last either way.
+  function sortBy(btn) {
+    var th = btn.closest('th'), table = btn.closest('table');
+    if (!th || !table || !table.tBodies[0]) return;
+    var col = Array.prototype.indexOf.call(th.parentElement.children, th);
+    var dir = th.getAttribute('aria-sort') === 'ascending' ? 'descending' : 'ascending';
+    table.querySelectorAll('thead th').forEach(function (h) { h.setAttribute('aria-sort', 'none'); });
+    th.setAttribute('aria-sort', dir);
+    var body = table.tBodies[0];
+    var numeric = th.classList.contains('qa-num');
+    var rows = Array.prototype.slice.call(body.rows).map(function (r, i) {
+      var c = r.cells[col], text = c ? (c.textContent || '').trim() : '', key = text || null;
+      if (numeric) { var m = text.replace(/,/g, '').match(/-?\d+(\.\d+)?/); key = m ? parseFloat(m[0]) : null; }
+      return [key, i, r];
+    });
+    rows.sort(function (a, b) {
+      if (a[0] === null || b[0] === null) return a[0] === b[0] ? a[1] - b[1] : (a[0] === null ? 1 : -1);
+      var d = (typeof a[0] === 'number' && typeof b[0] === 'number') ? a[0] - b[0] : String(a[0]).localeCompare(String(b[0]), 'zh-CN');
+      return d === 0 ? a[1] - b[1] : (dir === 'ascending' ? d : -d);
+    });
+    rows.forEach(function (x) { body.appendChild(x[2]); });
+  }
+  document.addEventListener('click', function (ev) {
+    var b = ev.target.closest && ev.target.closest('button.qa-sort');
+    if (!b) return;
+    ev.preventDefault();
+    ev.stopPropagation();
+    sortBy(b);
+  }, true);
+  window.qaSort = sortBy;
+
+  // [n] previews its source on hover and on keyboard focus: a fixed tooltip inside this page (never the host's).
+  var tip = null;
+  function preview(a) {
+    var m = (a.getAttribute('href') || '').match(/#qa-src-(\d+)-(\d+)$/);
+    if (!m) return '';
+    var card = document.getElementById('qa-isrc-' + m[1] + '-' + m[2]) || document.getElementById('qa-src-' + m[1] + '-' + m[2]);
+    if (!card) return '';
+    var head = card.querySelector('.qa-card-head'), marks = card.querySelectorAll('.qa-para mark'), quote = [];
+    marks.forEach(function (k) { quote.push(k.textContent.trim()); });
+    if (!quote.length) quote.push((card.querySelector('.qa-para') || card).textContent.trim().slice(0, 80));
+    var text = (head ? head.textContent.trim() : '') + ':' + quote.join(' … ');
+    return text.length > 220 ? text.slice(0, 219) + '…' : text;
+  }
+  function showTip(a) {
+    var text = preview(a);
+    if (!text) return;
+    if (!tip) {
+      tip = document.createElement('div');
+      tip.id = 'qa-preview';
+      tip.setAttribute('role', 'tooltip');
+      document.body.appendChild(tip);
+    }
+    tip.textContent = text;
+    tip.style.display = 'block';
+    var r = a.getBoundingClientRect(), w = tip.offsetWidth, h = tip.offsetHeight;
+    var left = Math.min(Math.max(4, r.left), window.innerWidth - w - 4), top = r.bottom + 6;
+    if (top + h > window.innerHeight - 4) top = Math.max(4, r.top - h - 6);
+    tip.style.left = left + 'px';
+    tip.style.top = top + 'px';
+    a.setAttribute('aria-describedby', 'qa-preview');
+  }
+  function hideTip(a) {
+    if (tip) tip.style.display = 'none';
+    if (a && a.removeAttribute) a.removeAttribute('aria-describedby');
+  }
+  function citeOf(ev) { return ev.target.closest && ev.target.closest('a.qa-cite'); }
+  document.addEventListener('mouseover', function (ev) { var a = citeOf(ev); if (a) showTip(a); }, true);
+  document.addEventListener('mouseout', function (ev) { var a = citeOf(ev); if (a) hideTip(a); }, true);
+  document.addEventListener('focusin', function (ev) { var a = citeOf(ev); if (a) showTip(a); }, true);
+  document.addEventListener('focusout', function (ev) { var a = citeOf(ev); if (a) hideTip(a); }, true);
+  document.addEventListener('keydown', function (ev) { if (ev.key === 'Escape') hideTip(document.activeElement); }, true);
 
   // Plain text of an answer bubble: [n] stays [n], list items are numbered, table rows become lines,
   // the source list under the answer is written out; hints (qa-nocopy) are left out.
@@ -237,7 +384,8 @@ window.QA_MAX_CHARS = __QA_MAX__;
     }
     var max = parseInt(box.getAttribute('data-max') || (document.getElementById('qa-question').dataset.max) || window.QA_MAX_CHARS || '500', 10);
     var n = box.value.length;
-    el.textContent = n + ' / ' + max + ' 字' + (n > max ? '(超出上限,请精简)' : '');
+    // empty box, no counter: the line it takes matters on a phone and in a 600 px embed
+    el.textContent = n ? n + ' / ' + max + ' 字' + (n > max ? '(超出上限,请精简)' : '') : '';
     el.classList.toggle('qa-over', n > max);
   }
   // Gradio's own strings that its translations leave in English.
@@ -262,7 +410,10 @@ window.QA_MAX_CHARS = __QA_MAX__;
       if (t && el.getAttribute('aria-label') !== t) el.setAttribute('aria-label', t);
     });
   }
-  new MutationObserver(function () { relabel(document); named(document); }).observe(document.documentElement, {subtree: true, childList: true, attributes: true, attributeFilter: ['aria-label', 'title']});
+  function sortable() {  // aria-sort on every header of an answer table (the sanitizer drops it from the HTML)
+    document.querySelectorAll('table.qa-sortable thead th:not([aria-sort])').forEach(function (th) { th.setAttribute('aria-sort', 'none'); });
+  }
+  new MutationObserver(function () { relabel(document); named(document); sortable(); }).observe(document.documentElement, {subtree: true, childList: true, attributes: true, attributeFilter: ['aria-label', 'title']});
   document.addEventListener('input', function (ev) { if (ev.target.closest && ev.target.closest('#qa-question')) counter(); }, true);
   setInterval(counter, 700);
 })();
@@ -300,6 +451,12 @@ def cite_label(c: dict) -> str:
     return " · ".join(parts)
 
 
+def cite_link(turn: int, n: int, preview: str = "") -> str:
+    """[n] as a link to its source card. The chat's sanitizer drops title, data-* and aria-* attributes, so HEAD's
+    script builds the hover/focus preview from the card itself (the one folded under the answer is always in the page)."""
+    return f'<a class="qa-cite" href="#qa-src-{turn}-{n}">[{n}]</a>'
+
+
 def answer_markdown(text: str, turn: int, known: set[int] | None = None, titles: dict[int, str] | None = None) -> str:
     """The answer for the chat bubble: inert text (see _inert), with each of our [n] a link to its source card
     (its title previews the source on hover)."""
@@ -311,8 +468,7 @@ def answer_markdown(text: str, turn: int, known: set[int] | None = None, titles:
         if known is not None and n not in known:
             pieces.append(_inert(m.group(0)))
         else:
-            title = _inert((titles or {}).get(n) or f"查看来源 {n}")
-            pieces.append(f'<a class="qa-cite" href="#qa-src-{turn}-{n}" title="{title}">[{n}]</a>')
+            pieces.append(cite_link(turn, n, (titles or {}).get(n) or f"查看来源 {n}"))
         pos = m.end()
     pieces.append(_inert(text[pos:]))
     return "".join(pieces)
@@ -327,12 +483,12 @@ def filters_note(filters: dict | None, refused: bool) -> str:
     return f'<p class="qa-note qa-filter-note" role="note">已启用筛选:{"、".join(active)}。{tail}</p>'
 
 
-def answer_html(answer: dict, turn: int, filters: dict | None = None) -> str:
+def answer_html(answer: dict, turn: int, filters: dict | None = None, back: str = "") -> str:
     """A whole answer bubble: 是/不是 first for yes/no and premise questions, lists numbered, aggregation tables as
     tables, notes (partial list, active filters) visible, and the sources written out under the answer."""
     cites = answer.get("citations") or []
     known = {c["n"] for c in cites}
-    titles = {c["n"]: f"[{c['n']}] {cite_label(c)}:{(c.get('quote') or '')[:80]}" for c in cites}
+    titles = {c["n"]: f"[{c['n']}] {cite_label(c)}:{(c.get('quote') or '')[:80]}" for c in cites}  # the [n] previews
     text = (answer.get("answer") or "").strip()
     out = []
     verdict = answer.get("verdict")
@@ -349,26 +505,47 @@ def answer_html(answer: dict, turn: int, filters: dict | None = None) -> str:
         out.append("<p>" + "<br>".join(answer_markdown(ln, turn, known, titles) for ln in lines) + "</p>")
     table = answer.get("table") or []
     if table:
-        head = "".join(f"<th>{h}</th>" for h in ("地区", "年份", "数值", "状态", "来源"))
-        rows = []
-        for r in table:
-            region = _inert(r.get("region")) + (f"({_inert(r['scope'])})" if r.get("scope") else "")
-            n = r.get("n") or 0
-            src = (f'<a class="qa-cite" href="#qa-src-{turn}-{n}" title="{_inert(titles.get(n, ""))}">[{n}]</a> {_inert(cite_label(next(c for c in cites if c["n"] == n)))}'
-                   if n in known else "—")
-            rows.append(f"<tr><td>{region}</td><td>{r.get('year') or '—'}</td><td>{_inert(r.get('raw') or '—')}</td>"
-                        f"<td>{_inert(STATUS_LABELS.get(r.get('status'), r.get('status') or ''))}</td><td>{src}</td></tr>")
-        out.append(f'<div class="qa-table-wrap"><table class="qa-table"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>')
+        out.append(table_html(table, turn, cites, titles))
     for note in answer.get("notes") or []:
         out.append(f'<p class="qa-note" role="note">ⓘ {_inert(note)}</p>')
     out.append(filters_note(filters, bool(answer.get("refused"))))
     if cites:
-        refs = "".join(f'<div><a class="qa-cite" href="#qa-src-{turn}-{c["n"]}" title="{_inert(titles[c["n"]])}">[{c["n"]}]</a> {_inert(cite_label(c))}</div>'
-                       for c in cites)
+        refs = "".join(f'<div>{cite_link(turn, c["n"], titles[c["n"]])} {_inert(cite_label(c))}</div>' for c in cites)
         out.append(f'<div class="qa-refs">{refs}</div>')
-        out.append('<p class="qa-hint qa-nocopy">点击 [n] 查看原文出处;表格可下载为 CSV。</p>' if table else
+        out.append(inline_sources(turn, cites, back))
+        out.append('<p class="qa-hint qa-nocopy">点击 [n] 查看原文出处;点表头可排序,表格可下载为 CSV。</p>' if table else
                    '<p class="qa-hint qa-nocopy">点击 [n] 查看原文出处。</p>')
     return "".join(out)
+
+
+TABLE_COLUMNS = ("地区", "年份", "数值", "状态", "来源")
+NUMERIC_COLUMNS = (1, 2, 4)  # year, value, [n]
+
+
+def table_html(table: list[dict], turn: int, cites: list[dict], titles: dict[int, str]) -> str:
+    """An aggregation answer as a table whose headers sort it (HEAD's script): each header is a button and the sorted
+    column's <th> carries aria-sort. The chat's sanitizer keeps classes but drops data-*/aria-* attributes, so a
+    numeric column says so by its class (qa-num: sorted by the first number in each cell, 9 before 10)."""
+    known = {c["n"]: c for c in cites}
+    head = "".join(f'<th scope="col"{" class=qa-num" if i in NUMERIC_COLUMNS else ""}><button type="button" class="qa-sort">{h}<span class="qa-sort-icon"></span></button></th>'
+                   for i, h in enumerate(TABLE_COLUMNS))
+    rows = []
+    for r in table:
+        region = _inert(r.get("region")) + (f"({_inert(r['scope'])})" if r.get("scope") else "")
+        n = r.get("n") or 0
+        src = f"{cite_link(turn, n, titles.get(n, ''))} {_inert(cite_label(known[n]))}" if n in known else "—"
+        rows.append(f"<tr><td>{region}</td><td>{r.get('year') or '—'}</td><td>{_inert(r.get('raw') or '—')}</td>"
+                    f"<td>{_inert(STATUS_LABELS.get(r.get('status'), r.get('status') or ''))}</td><td>{src}</td></tr>")
+    return (f'<div class="qa-table-wrap"><table class="qa-table qa-sortable" id="qa-table-{turn}"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table></div>')
+
+
+def inline_sources(turn: int, cites: list[dict], back: str = "") -> str:
+    """The source cards again, folded under the answer: what a phone and the embed show instead of the side panel
+    (CSS picks one of the two; the ids differ, qa-isrc- here, so each card id stays unique on the page)."""
+    cards = "".join(source_card(turn, c, inline=True, back=back) for c in cites)
+    return (f'<details class="qa-inline-src qa-nocopy"><summary>来源原文({len(cites)} 条,点开查看)</summary>'
+            f"{cards}</details>")
 
 
 def answer_plain(answer: dict) -> str:
@@ -380,37 +557,62 @@ def answer_plain(answer: dict) -> str:
     return "\n".join([text] + refs)
 
 
-def highlighted_paragraph(text: str, quote: str) -> str:
-    """The chunk with the cited sentence marked; both escaped."""
-    text, quote = text or "", (quote or "").strip()
-    i = text.find(quote) if quote else -1
-    if i < 0:
-        if quote:
-            return f"{_e(text)}<br><mark>{_e(quote)}</mark>"
-        return _e(text)
-    return f"{_e(text[:i])}<mark>{_e(quote)}</mark>{_e(text[i + len(quote):])}"
+def highlighted_paragraph(text: str, quote: str, quotes: list[str] | None = None, esc=None) -> str:
+    """The chunk with every cited sentence marked (the first quote and those other answer sentences cite); all escaped.
+    Overlapping quotes become one mark; a quote the chunk does not hold verbatim is shown after it, marked."""
+    esc = esc or _e
+    text = text or ""
+    wanted = [q.strip() for q in [quote or ""] + list(quotes or []) if q and q.strip()]
+    spans, missing = [], []
+    for q in dict.fromkeys(wanted):
+        i = text.find(q)
+        (spans.append((i, i + len(q))) if i >= 0 else missing.append(q))
+    merged: list[list[int]] = []
+    for a, b in sorted(spans):
+        if merged and a < merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    out, pos = [], 0
+    for a, b in merged:
+        out.append(f"{esc(text[pos:a])}<mark>{esc(text[a:b])}</mark>")
+        pos = b
+    out.append(esc(text[pos:]))
+    out += [f"<br><mark>{esc(q)}</mark>" for q in missing]
+    return "".join(out)
 
 
-def card_label(c: dict) -> str:
+def card_label_text(c: dict) -> str:
     year = f"{c['year']}年" if c.get("year") else "年份不详"
     parts = [c.get("region") or "地区不详", year, KIND_LABELS.get(c.get("kind"), c.get("kind") or "")]
     if c.get("section"):
         parts.append(c["section"])
-    return " · ".join(_e(p) for p in parts if p)
+    return " · ".join(p for p in parts if p)
 
 
-def source_card(turn: int, c: dict) -> str:
-    link = f"/doc/{_e(c['doc_id'])}?start={int(c['start'])}&end={int(c['end'])}#hl"
+def card_label(c: dict) -> str:
+    return _e(card_label_text(c))
+
+
+def source_card(turn: int, c: dict, inline: bool = False, back: str = "") -> str:
+    """A source card: region · year · kind · section, the chunk with its cited sentences marked, a link to the whole
+    document at that place. Inline cards (under an answer, rendered by the chat's markdown) keep their text inert
+    and on one line, since a blank line would end the HTML block."""
+    n = int(c["n"])
+    link = (f"/doc/{_e(c['doc_id'])}?start={int(c.get('start') or 0)}&end={int(c.get('end') or 0)}" + ("&back=embed" if back == "embed" else "") + "#hl"
+            if c.get("doc_id") else "")
+    text = (c.get("text") or "").replace("\r", " ").replace("\n", " ") if inline else c.get("text", "")
+    para = highlighted_paragraph(text, c.get("quote", ""), c.get("quotes"), _inert if inline else _e)
     return (
-        f'<div class="qa-card" id="qa-src-{turn}-{int(c["n"])}" data-n="{int(c["n"])}">'
-        f'<div class="qa-card-head"><b>[{int(c["n"])}]</b>{card_label(c)}</div>'
-        f'<div class="qa-para">{highlighted_paragraph(c.get("text", ""), c.get("quote", ""))}</div>'
-        f'<a class="qa-doc" href="{link}" target="_blank" rel="noopener">查看全文(定位到此处)›</a>'
-        f"</div>"
+        f'<div class="qa-card" id="{"qa-isrc" if inline else "qa-src"}-{turn}-{n}" data-n="{n}">'
+        f'<div class="qa-card-head"><b>[{n}]</b>{_inert(card_label_text(c)) if inline else card_label(c)}</div>'
+        f'<div class="qa-para">{para}</div>'
+        + (f'<a class="qa-doc" href="{link}" target="_blank" rel="noopener">查看全文(定位到此处)›</a>' if link else "")
+        + "</div>"
     )
 
 
-def sources_html(turns: list[dict]) -> str:
+def sources_html(turns: list[dict], back: str = "") -> str:
     if not turns:
         return '<div class="qa-empty">回答引用的来源会显示在这里。点击回答中的 [n] 可定位到对应来源。</div>'
     latest = max((i for i, t in enumerate(turns) if not t.get("error")), default=-1)
@@ -421,7 +623,7 @@ def sources_html(turns: list[dict]) -> str:
         t = turns[i]
         if t.get("error"):
             continue
-        cards = "".join(source_card(i, c) for c in t.get("citations", []))
+        cards = "".join(source_card(i, c, back=back) for c in t.get("citations", []))
         if not cards and t.get("nearest"):
             near = "".join(
                 f'<div class="qa-card qa-nearest"><div class="qa-card-head">{card_label(h)}</div><div class="qa-para">{_e(h.get("text", ""))}</div></div>'
@@ -494,17 +696,19 @@ def write_csv(text: str) -> str:
 def make_respond(service: Service, channel: str):
     from ..retrieval import Filters
 
+    back = "embed" if channel == "embed" else ""
+
     def respond(message, chat, turns, region=ALL, year=ALL, kind=ALL, backend=None, request: gr.Request = None):
         chat = list(chat or [])
         turns = list(turns or [])
         question = (message or "").strip()
         hidden = gr.DownloadButton(visible=False, value=None)
         if not question:
-            yield chat, sources_html(turns), turns, message, gr.skip(), gr.skip()
+            yield chat, sources_html(turns, back), turns, message, gr.skip(), gr.skip()
             return
         chat.append({"role": "user", "content": _e(question)})
         chat.append({"role": "assistant", "content": "正在检索相关报告…"})
-        yield chat, sources_html(turns), turns, "", gr.skip(), hidden
+        yield chat, sources_html(turns, back), turns, "", gr.skip(), hidden
         filters = Filters(region=region or None, year=int(year) if year else None, kind=kind or None)
         active = {"region": region or None, "year": year or None, "kind": kind or None}
         history = [{"question": t["question"], "answer": t["answer"]} for t in turns if not t.get("error")]
@@ -529,7 +733,7 @@ def make_respond(service: Service, channel: str):
                         "backend": answer.get("backend", ""),
                         "filters": active,
                     })
-                    chat[-1] = {"role": "assistant", "content": answer_html(answer, turn, active)}
+                    chat[-1] = {"role": "assistant", "content": answer_html(answer, turn, active, back)}
                     if answer.get("table"):
                         csv = gr.DownloadButton(value=write_csv(obj.table_csv()), visible=True)
         except QaError as exc:
@@ -542,8 +746,9 @@ def make_respond(service: Service, channel: str):
             turns.append({"question": question, "answer": "", "citations": [], "nearest": [], "refused": True, "error": True,
                           "backend": "", "filters": {}})
         answered = any(not t.get("error") for t in turns)
-        # On an error the question goes back into the box, to be fixed and sent again.
-        yield chat, sources_html(turns), turns, (message if failed else ""), gr.Column(visible=answered), csv
+        # On an error the question goes back into the box, to be fixed and sent again. Otherwise the box is left as it
+        # is: it was emptied when the question was taken, and may hold the next question by now.
+        yield chat, sources_html(turns, back), turns, (message if failed else gr.skip()), gr.Column(visible=answered), csv
 
     return respond
 
@@ -561,24 +766,42 @@ def make_feedback(service: Service, channel: str):
     return feedback
 
 
+FILTER_NAMES = {"region": "地区", "year": "年份", "kind": "类型"}
+
+
+def filter_chips(region=ALL, year=ALL, kind=ALL) -> str:
+    """The active filters in words, right under the question box (every screen, the embed too): a question is never
+    answered under a filter the reader cannot see."""
+    values = {"region": region, "year": year, "kind": KIND_LABELS.get(kind, kind) if kind else kind}
+    active = [f'<span class="qa-chip-on" data-filter="{k}">{FILTER_NAMES[k]}:{_e(v)}</span>' for k, v in values.items() if v]
+    if not active:
+        return '<div class="qa-active-filters" id="qa-active" aria-live="polite"><span class="qa-chip-none">未筛选:在全部报告中查找</span></div>'
+    return f'<div class="qa-active-filters" id="qa-active" aria-live="polite"><span class="qa-chip-lead">已筛选</span>{"".join(active)}</div>'
+
+
 def chat_panel(service: Service, compact: bool):
-    """The chat column and sources panel; used by both the full page and /embed."""
+    """The chat column and sources panel; used by both the full page and /embed.
+
+    Layout: the question box with the filters as chips under it (a row of small dropdowns, the active ones named in
+    words), kept at the bottom of the screen on a phone and in the embed (sticky, no scroll area of its own); the
+    sources beside the chat on a desktop, folded under each answer on a phone and in the embed (CSS decides)."""
     from ..llm import available_backends
 
     turns = gr.State([])
     respond = make_respond(service, "embed" if compact else "ui")
     feedback = make_feedback(service, "embed" if compact else "ui")
     backends = available_backends(service.settings)
-    region = year = kind = backend = None
+    backend = None
 
-    with gr.Row(equal_height=False):
-        with gr.Column(scale=3 if not compact else 1):
+    with gr.Row(equal_height=False, elem_classes=["qa-layout"]):
+        with gr.Column(scale=3 if not compact else 1, elem_id="qa-main"):
             chat = gr.Chatbot(
                 value=[],
                 label="对话",
                 show_label=False,
-                height=None if compact else 560,
-                min_height=None if compact else 360,
+                # desktop: the chat fills the screen above the question box and its filters, which stay in view
+                height=None if compact else "calc(100vh - 330px)",
+                min_height=None if compact else 300,
                 elem_id="qa-chat",
                 sanitize_html=True,
                 render_markdown=True,
@@ -587,15 +810,19 @@ def chat_panel(service: Service, compact: bool):
                 placeholder=welcome_html(service),
                 examples=[{"text": q} for q in EXAMPLES],
             )
-            with gr.Row():
-                msg = gr.Textbox(placeholder="输入问题,按回车发送", label="您的问题", show_label=False, scale=5, elem_id="qa-question",
-                                 max_lines=4, autofocus=not compact)
-                send = gr.Button("发送", variant="primary", scale=1, min_width=80, elem_id="qa-send")
+            with gr.Column(elem_id="qa-ask"):
+                with gr.Row(elem_id="qa-ask-row"):
+                    msg = gr.Textbox(placeholder="输入问题,按回车发送", label="您的问题", show_label=False, scale=5, elem_id="qa-question",
+                                     max_lines=4, autofocus=not compact)
+                    send = gr.Button("发送", variant="primary", scale=1, min_width=70, elem_id="qa-send")
+                with gr.Row(elem_id="qa-filters", elem_classes=["qa-chips"]):
+                    region = gr.Dropdown(label="地区", choices=[("全部地区", ALL)], value=ALL, elem_id="qa-region", allow_custom_value=True,
+                                         container=False, min_width=90, scale=2)
+                    year = gr.Dropdown(label="年份", choices=[("全部年份", ALL)], value=ALL, elem_id="qa-year", container=False, min_width=80, scale=1)
+                    kind = gr.Dropdown(label="类型", choices=KIND_CHOICES, value=ALL, elem_id="qa-kind", container=False, min_width=80, scale=1)
+                    unfilter = gr.Button("✕ 清除筛选", size="sm", visible=False, elem_id="qa-unfilter", min_width=60, scale=0)
+                chips = gr.HTML(filter_chips(), elem_id="qa-chips-active")
             if not compact:
-                with gr.Row():
-                    region = gr.Dropdown(label="地区", choices=[("全部地区", ALL)], value=ALL, elem_id="qa-region", allow_custom_value=True)
-                    year = gr.Dropdown(label="年份", choices=[("全部年份", ALL)], value=ALL, elem_id="qa-year")
-                    kind = gr.Dropdown(label="类型", choices=KIND_CHOICES, value=ALL, elem_id="qa-kind")
                 backend = gr.Radio(label="生成方式", choices=[(BACKEND_LABELS.get(b, b), b) for b in backends], value=service.settings.backend if service.settings.backend in backends else backends[0],
                                    visible=len(backends) > 1, elem_id="qa-backend")
             csv = gr.DownloadButton("下载表格(CSV)", visible=False, size="sm", elem_id="qa-csv")
@@ -606,22 +833,33 @@ def chat_panel(service: Service, compact: bool):
                 comment = gr.Textbox(placeholder="(可选)写下您的意见,再点 👍 或 👎", label="意见", show_label=False, lines=1, elem_id="qa-comment")
             fb_status = gr.Markdown("", elem_id="qa-feedback-status")
             clear = gr.Button("🗑 新对话(清空对话、来源和上下文)", size="sm", elem_id="qa-clear", min_width=60)
-        with gr.Column(scale=2 if not compact else 1):
+        with gr.Column(scale=2 if not compact else 1, elem_id="qa-side"):
             if compact:
-                with gr.Accordion("来源", open=True, elem_classes=["qa-sources-acc"]):
-                    sources = gr.HTML(sources_html([]), elem_id="qa-sources", elem_classes=["qa-sources"])
+                sources = gr.HTML(sources_html([]), elem_id="qa-sources", elem_classes=["qa-sources"], visible=False)
             else:
                 gr.Markdown("### 来源")
                 sources = gr.HTML(sources_html([]), elem_id="qa-sources", elem_classes=["qa-sources"])
 
-    inputs = [msg, chat, turns] + ([region, year, kind, backend] if not compact else [])
+    inputs = [msg, chat, turns, region, year, kind] + ([backend] if backend is not None else [])
     outputs = [chat, sources, turns, msg, fb_box, csv]
-    msg.submit(respond, inputs, outputs, api_visibility="private")
-    send.click(respond, inputs, outputs, api_visibility="private")
+    # always_last: a question sent while the previous answer is still finishing runs after it; Gradio's default
+    # ("once") dropped it silently, and a quick follow-up was never answered.
+    msg.submit(respond, inputs, outputs, api_visibility="private", trigger_mode="always_last")
+    send.click(respond, inputs, outputs, api_visibility="private", trigger_mode="always_last")
+
     def example(data: gr.SelectData):
         return data.value.get("text", "") if isinstance(data.value, dict) else str(data.value)
 
     chat.example_select(example, None, msg, api_visibility="private").then(respond, inputs, outputs, api_visibility="private")
+
+    def show_filters(r, y, k):
+        on = lambda v: ["qa-chip", "qa-chip-active"] if v else ["qa-chip"]  # noqa: E731
+        return (filter_chips(r, y, k), gr.Button(visible=bool(r or y or k)),
+                gr.Dropdown(elem_classes=on(r)), gr.Dropdown(elem_classes=on(y)), gr.Dropdown(elem_classes=on(k)))
+
+    for f in (region, year, kind):
+        f.change(show_filters, [region, year, kind], [chips, unfilter, region, year, kind], api_visibility="private")
+    unfilter.click(lambda: (ALL, ALL, ALL), None, [region, year, kind], api_visibility="private")
 
     # One reset: the bubbles, the sources, the conversation memory (turns), the feedback target and the table.
     def reset():
@@ -908,15 +1146,28 @@ def metrics_html(metrics: dict | None, floors: dict[str, float]) -> str:
             f'<tbody>{"".join(rows)}</tbody></table>')
 
 
+def history_html(service: Service, who: Principal | None) -> str:
+    """The stored runs as charts with the floors (qa.web.charts); for anyone who may read, since it shows no paths."""
+    from .charts import history_html as render
+
+    try:
+        runs = service.eval_history(who)
+    except QaError:
+        return ""
+    return render(runs, load_floors(), METRIC_LABELS)
+
+
 def evaluation_page(service: Service):
+    """Returns the history block (refreshed on every page load) or None when the evaluation module is absent."""
     if importlib.util.find_spec("qa.evaluation") is None or importlib.util.find_spec("qa.evaluation.run") is None:
         gr.Markdown("评测模块 `qa.evaluation` 尚未安装,此页暂不可用。", elem_id="qa-eval-note")
-        return
+        return None
     gr.Markdown("在项目自带的标准问答集上评测回答质量(需要管理员权限)。评测使用单独的种子文档索引,不受上传文档影响。"
                 "下表列出每项指标的含义和必须达到的下限;运行后显示本次结果是否达标。", elem_id="qa-eval-note")
     run = gr.Button("运行评测", variant="primary", elem_id="qa-eval-run")
     where = gr.Markdown("")
     table = gr.HTML(metrics_html(None, load_floors()), elem_id="qa-eval-metrics")
+    history = gr.HTML("", elem_id="qa-eval-history-box")
     charts = gr.HTML("")
 
     def go(request: gr.Request, progress=gr.Progress()):
@@ -933,9 +1184,10 @@ def evaluation_page(service: Service):
         summ = out["summary"]
         metrics = next(iter(summ.get("systems", {}).values()), {}).get("metrics", {})
         head = f"已评测 {summ.get('items', '—')} 个问题,用时 {summ.get('seconds', 0) or 0:.0f} 秒;报告已保存为 {_e(out['report'])}。"
-        return head, metrics_html(metrics, load_floors()), out["charts"]
+        return head, metrics_html(metrics, load_floors()), history_html(service, who), out["charts"]
 
-    run.click(go, None, [where, table, charts], api_visibility="private")
+    run.click(go, None, [where, table, history, charts], api_visibility="private")
+    return history
 
 
 def status_markdown(service: Service, who: Principal | None = None) -> str:
@@ -965,7 +1217,7 @@ def build_main(service: Service) -> gr.Blocks:
             with gr.Tab("文档管理", id="docs"):
                 table, doc_pick, roles = documents_page(service, parts)
             with gr.Tab("评测", id="eval"):
-                evaluation_page(service)
+                history = evaluation_page(service)
             with gr.Tab("运行状态", id="status"):
                 status = gr.Markdown("", elem_id="qa-status")
                 refresh = gr.Button("刷新", size="sm")
@@ -981,10 +1233,11 @@ def build_main(service: Service) -> gr.Blocks:
             admin = is_admin(service, who)  # readers never see the upload, edit and delete controls
             return (gr.Dropdown(choices=regions), gr.Dropdown(choices=years), documents_table(service, who),
                     gr.Dropdown(choices=doc_choices(service, who)), status_markdown(service, who), gr.Chatbot(placeholder=welcome_html(service)),
-                    gr.Markdown(visible=not admin), *[gr.Column(visible=admin) for _ in roles["admin"]])
+                    gr.Markdown(visible=not admin), *[gr.Column(visible=admin) for _ in roles["admin"]],
+                    *([history_html(service, who)] if history is not None else []))
 
-        demo.load(on_load, None, [parts["region"], parts["year"], table, doc_pick, status, parts["chat"], roles["reader_note"], *roles["admin"]],
-                  api_visibility="private")
+        demo.load(on_load, None, [parts["region"], parts["year"], table, doc_pick, status, parts["chat"], roles["reader_note"], *roles["admin"]]
+                  + ([history] if history is not None else []), api_visibility="private")
     return demo
 
 
@@ -992,7 +1245,11 @@ def build_embed(service: Service) -> gr.Blocks:
     with gr.Blocks(title="法治报告问答", analytics_enabled=False, fill_width=True) as demo:
         with gr.Column(elem_classes=["qa-compact"]):
             parts = chat_panel(service, compact=True)
-        demo.load(lambda: gr.Chatbot(placeholder=welcome_html(service)), None, parts["chat"], api_visibility="private")
+        def on_load():
+            regions, years = filter_choices(service)
+            return gr.Chatbot(placeholder=welcome_html(service)), gr.Dropdown(choices=regions), gr.Dropdown(choices=years)
+
+        demo.load(on_load, None, [parts["chat"], parts["region"], parts["year"]], api_visibility="private")
     return demo
 
 
