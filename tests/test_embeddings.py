@@ -201,3 +201,21 @@ def test_qa_models_build_reports_the_existing_export(embed_cache, monkeypatch):
 def test_an_unknown_model_name_is_a_clear_error(make_settings):
     with pytest.raises(ValueError, match="e5-onnx-int8"):
         get_embeddings(make_settings(embed_model="e5-onnx-int4"))
+
+
+def test_the_light_tokenizer_gives_the_library_s_ids(tmp_path):
+    """qa/e5_tokenizer.py replaces tokenizers' unigram model (283 MB resident) by a dict: ids must not change."""
+    from tokenizers import Tokenizer
+
+    from bench.synthetic import generate
+    from qa.e5_tokenizer import UnigramTokenizer
+    from qa.onnx_e5 import MAX_TOKENS, tokenizer_file
+
+    library = Tokenizer.from_file(str(tokenizer_file()))
+    library.enable_truncation(MAX_TOKENS)
+    light = UnigramTokenizer(tokenizer_file(), MAX_TOKENS)
+    generate(tmp_path / "corpus", 6)
+    synthetic = [line for p in sorted((tmp_path / "corpus").glob("*.txt")) for line in p.read_text(encoding="utf-8").splitlines()]
+    odd = ["", " ", "a  b", "ＡＢＣ１２３ ｶﾀｶﾅ", "e\u0301", "☃☃ 𠀀𠀁 x", "Hello <mask> 测试", "①②③ ㈠", "\t\n tab", "𝔘𝔫𝔦", "长" * 700]
+    texts = [prefix + t for t in SEED_PARAGRAPHS + synthetic + odd for prefix in ("passage: ", "query: ")]
+    assert [light.encode(t) for t in texts] == [e.ids for e in library.encode_batch(texts)]
