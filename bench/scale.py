@@ -58,6 +58,9 @@ class IngestFigures:
     misattributed: int  # documents whose region/year differ from what the generator wrote
     embedder: str
     peak_rss_mb: float
+    # CPU seconds (user + system, all threads) spent indexing: unlike wall time, barely moved by other jobs on the
+    # machine (bench runs share 2 cores with other work), so before/after comparisons of a change read from it
+    cpu_seconds: float = 0.0
 
 
 @dataclass
@@ -185,9 +188,9 @@ def ingest_step(corpus: Path, manifest_path: Path) -> IngestFigures:
             batches.append((time.perf_counter(), len(batch)))
 
     index.add_sources = timed_add
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), _cpu_seconds()
     results = ingest_paths(index, [corpus])
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, _cpu_seconds() - cpu0
     t1 = time.perf_counter()
     index.lexical()
     bm25_seconds = time.perf_counter() - t1
@@ -211,7 +214,15 @@ def ingest_step(corpus: Path, manifest_path: Path) -> IngestFigures:
         misattributed=_misattributed(index, read_manifest(manifest_path)),
         embedder=embeddings.name,
         peak_rss_mb=peak_rss_mb(),
+        cpu_seconds=round(cpu, 1),
     )
+
+
+def _cpu_seconds() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _misattributed(index, manifest: list) -> int:
@@ -328,6 +339,7 @@ def growth(runs: list[ScaleRun]) -> list[dict]:
         ca, cb = a.ingest.chunks, b.ingest.chunks
         pairs = {
             "ingest_s": (a.ingest.seconds, b.ingest.seconds),
+            "ingest_cpu_s": (a.ingest.cpu_seconds, b.ingest.cpu_seconds),
             "bm25_build_s": (a.ingest.bm25_build_seconds, b.ingest.bm25_build_seconds),
             "disk_total_mb": (a.disk_mb["total"], b.disk_mb["total"]),
             "ingest_rss_mb": (a.ingest.peak_rss_mb, b.ingest.peak_rss_mb),
@@ -365,12 +377,12 @@ def _git_head() -> str | None:
         return None
 
 
-COLUMNS = "scale reports docs chunks ingest_s chunks/s embed_s bm25_s catalog_MB bm25_MB chroma_MB cache_MB ingest_RSS search_RSS p50 p95 p99 which_p50 probe@5 filt@5 load embedder".split()
+COLUMNS = "scale reports docs chunks ingest_s ingest_cpu_s chunks/s embed_s bm25_s catalog_MB bm25_MB chroma_MB cache_MB ingest_RSS search_RSS p50 p95 p99 which_p50 probe@5 filt@5 load embedder".split()
 
 
 def table_row(r: ScaleRun) -> str:
     lat, d = r.search.latency["all"], r.disk_mb
-    cells = [f"{r.scale}x", r.reports, r.ingest.documents, r.ingest.chunks, r.ingest.seconds, r.ingest.chunks_per_s, r.ingest.embed_seconds,
+    cells = [f"{r.scale}x", r.reports, r.ingest.documents, r.ingest.chunks, r.ingest.seconds, r.ingest.cpu_seconds, r.ingest.chunks_per_s, r.ingest.embed_seconds,
              r.ingest.bm25_build_seconds, d["catalog"], d["bm25"], d["chroma"], d["embed_cache"] if d["embed_cache"] is not None else "shared",
              r.ingest.peak_rss_mb, r.search.peak_rss_mb, lat.p50_ms, lat.p95_ms, lat.p99_ms,
              r.search.latency["which_per_doc"].p50_ms if "which_per_doc" in r.search.latency else "-", r.search.probe_hit_rate, r.search.filtered_hit_rate,
