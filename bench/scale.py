@@ -372,6 +372,29 @@ def growth(runs: list[ScaleRun]) -> list[dict]:
     return out
 
 
+# Issue #14's targets at 2,000 reports (100×): (name, value of a run, limit). Checked on the 2,000-report run
+# when there is one; wall-clock targets assume 2 cores not shared with other work (the report keeps the load).
+TARGETS = [
+    ("ingest_s < 600", lambda r: r.ingest.seconds, 600),
+    ("ingest_rss_mb < 800", lambda r: r.ingest.peak_rss_mb, 800),
+    ("search_rss_mb < 800", lambda r: r.search.peak_rss_mb, 800),
+    ("search_p95_ms < 50", lambda r: r.search.latency["all"].p95_ms, 50),
+    ("which_p50_ms < 100", lambda r: r.search.latency["which_per_doc"].p50_ms if "which_per_doc" in r.search.latency else None, 100),
+]
+
+
+def targets(runs: list[ScaleRun]) -> list[dict]:
+    """Each target with the measured value at 2,000 reports and whether it is met (empty without a 100× run)."""
+    out = []
+    for run_ in runs:
+        if run_.reports != 2000:
+            continue
+        for name, value, limit in TARGETS:
+            v = value(run_)
+            out.append({"target": name, "value": v, "met": v is not None and v < limit, "load_avg": run_.load_avg_before})
+    return out
+
+
 def run(opts: Options) -> dict:
     runs = []
     for scale in opts.scales:
@@ -386,6 +409,7 @@ def run(opts: Options) -> dict:
         "note": "1x = 20 synthetic reports (seed-sized); each scale in a fresh data dir with a cold embedding cache unless warm_cache",
         "runs": [asdict(r) for r in runs],
         "growth": growth(runs),
+        "targets": targets(runs),
     }
 
 
@@ -454,6 +478,8 @@ def register(app) -> None:
         else:
             print(table(report))
             print(f"growth (metric ∝ chunks^k): {json.dumps(report['growth'], ensure_ascii=False)}")
+            for t in report["targets"]:
+                print(f"target {t['target']}: {t['value']} {'met' if t['met'] else 'NOT met'} (load {t['load_avg']})")
             print(f"written to {out}")
 
 
