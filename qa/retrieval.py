@@ -111,7 +111,7 @@ def search(
     allowed_chunks = index.chunk_doc_ids([d.doc_id for d in allowed] if restricted else None) if per_doc or restricted else None
     if per_doc:
         fields = (bm25_all, bigram_all, parent_all)
-        return _per_document(index, question, [row for row in allowed_chunks if row[1] in doc_by_id], doc_by_id, fields,
+        return _per_document(index, lexical, question, [row for row in allowed_chunks if row[1] in doc_by_id], doc_by_id, fields,
                              info, per_doc, regions_of, restricted)
     else:
         if restricted:  # rank the allowed chunks only, instead of walking the whole corpus's ranking past the others
@@ -171,7 +171,7 @@ def search(
     return hits
 
 
-def _per_document(index: Index, question: str, rows: list[tuple[str, str]], doc_by_id: dict[str, Document], fields: tuple,
+def _per_document(index: Index, lexical, question: str, rows: list[tuple[str, str]], doc_by_id: dict[str, Document], fields: tuple,
                   info: QueryInfo, per_doc: int, regions_of: dict | None, restricted: bool) -> list[Hit]:
     """search(per_doc=n): every chunk of every allowed document is a candidate (nothing is cut before fusion); the
     best n of each document are returned, best first.
@@ -179,8 +179,7 @@ def _per_document(index: Index, question: str, rows: list[tuple[str, str]], doc_
     Scored as the global search scores its candidates — the same fields, normalisation, weights, boosts and stable
     order, so the same hits with the same scores — but over arrays instead of one Python tuple per chunk: at 2,000
     reports (30,536 candidates) the loops cost ~450 ms of CPU per question (profiled 2026-12-04)."""
-    s = index.settings
-    lexical = index.lexical()
+    s = index.settings  # `lexical` is the snapshot the fields were scored on (a newer one may have appeared since)
     bm25_all, bigram_all, parent_all = fields
     window_w, passage_w = weights(s)
     passages = lexical.passages is not None and bool(lexical.passages.any())
