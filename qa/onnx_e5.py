@@ -237,31 +237,69 @@ def _activation_matmuls(model) -> list[str]:
 
 
 class OnnxE5:
-    """Tokenise, batch (sorted by length, so little padding), run, return L2-normalised [n, 384] float32."""
+    """Tokenise, run, return L2-normalised [n, 384] float32.
 
-    def __init__(self, model_path: Path, threads: int | None = None, batch: int = 1):
+    Invariant: with batch=1 (the default) a text's vector depends on that text alone — never on its neighbours, the
+    number of workers or the order of texts — so cached vectors stay valid whatever the settings were when they were
+    made. Texts run one per `run()` on `workers` threads at once, each run single-threaded.
+
+    Why (measured 2026-12-04 on 2 shared cores, 120 seed-sized chunks of ~107 tokens, load average 6–7): one run on
+    two intra-op threads cost 28 CPU-seconds per 100 texts (its threads spin while they wait for each other and for
+    the other jobs on the machine), 19 with spinning off, 15.5 on one thread. Batches of 8 or 32 sorted by length were
+    no cheaper (19–22) and moved vectors (cosine to the single-text vector down to 0.996: the int8 activation scale is
+    per run, shared by the batch), so they stay off. Two single-threaded runs side by side keep both cores busy
+    without the spinning. Graph optimisation: ORT_ENABLE_ALL and ORT_ENABLE_BASIC ran at the same speed (the
+    hand-built graph offers few fusions); ALL is kept, explicitly.
+    """
+
+    def __init__(self, model_path: Path, threads: int | None = None, batch: int = 1, workers: int | None = None):
         import onnxruntime as ort
-        from tokenizers import Tokenizer
 
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or 0  # 0 = one per core
+        options.intra_op_num_threads = 1 if batch == 1 else (threads or 0)
         options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
-        self._tokenizer = Tokenizer.from_file(str(tokenizer_file()))
-        self._tokenizer.enable_truncation(MAX_TOKENS)
+        self._tokenizer = load_tokenizer()
         self._batch = batch
-        # ORT allows concurrent run() calls, but two of them would fight over the same threads
+        self._dims = self._session.get_outputs()[0].shape[1]
+        # one text per run: runs may overlap (ORT allows concurrent run() calls); batched runs share intra-op threads
+        self.workers = max(1, workers or threads or os.cpu_count() or 1) if batch == 1 else 1
         self._lock = threading.Lock()
+        self._pool = None
+
+    def tokenize(self, texts: list[str], kind: str) -> list[list[int]]:
+        """Token ids with <s> … </s>, truncated to MAX_TOKENS."""
+        prefix = PREFIXES[kind]
+        return self._tokenizer.encode_batch([prefix + t for t in texts])
 
     def embed(self, texts: list[str], kind: str) -> np.ndarray:
-        prefix = PREFIXES[kind]
-        encodings = self._tokenizer.encode_batch([prefix + t for t in texts])
-        out = np.empty((len(texts), self._session.get_outputs()[0].shape[1]), np.float32)
-        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
-        for start in range(0, len(order), self._batch):
-            idx = order[start : start + self._batch]
-            out[idx] = self._run([encodings[i].ids for i in idx])
+        out = np.empty((len(texts), self._dims), np.float32)
+        if self._batch > 1:
+            rows = self.tokenize(texts, kind)
+            order = sorted(range(len(texts)), key=lambda i: len(rows[i]))  # similar lengths: less padding
+            for s in range(0, len(order), self._batch):
+                idx = order[s : s + self._batch]
+                out[idx] = self._run([rows[i] for i in idx])
+            return out
+        # one text per run, tokenised by the worker that runs it (tokenising is Python: it overlaps the other's run);
+        # longest first, so the workers finish together instead of one waiting on a long text at the end
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        one = lambda i: self._run(self.tokenize([texts[i]], kind))  # noqa: E731
+        vectors = map(one, order) if self.workers == 1 or len(texts) == 1 else self._executor().map(one, order)
+        for i, vector in zip(order, vectors):
+            out[i] = vector[0]
         return out
+
+    def _executor(self):
+        from concurrent.futures import ThreadPoolExecutor
+
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="e5")
+            return self._pool
 
     def _run(self, rows: list[list[int]]) -> np.ndarray:
         width = max(map(len, rows))
@@ -270,5 +308,14 @@ class OnnxE5:
         for r, row in enumerate(rows):
             ids[r, : len(row)] = row
             mask[r, : len(row)] = 1
-        with self._lock:
+        if self._batch == 1:
             return self._session.run(["embeddings"], {"input_ids": ids, "attention_mask": mask})[0]
+        with self._lock:  # batched runs use every intra-op thread: two at once would fight over them
+            return self._session.run(["embeddings"], {"input_ids": ids, "attention_mask": mask})[0]
+
+
+def load_tokenizer():
+    """The model's tokenizer, in ~80 MB instead of the library's ~280 MB (qa/e5_tokenizer.py): same ids."""
+    from .e5_tokenizer import UnigramTokenizer
+
+    return UnigramTokenizer(tokenizer_file(), MAX_TOKENS)

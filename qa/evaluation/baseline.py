@@ -24,7 +24,7 @@ KIND = "原文"  # the baseline knows nothing about a file: its answers are labe
 class Baseline:
     name = "baseline"
 
-    def __init__(self, index, folder: Path, progress=None):
+    def __init__(self, index, folder: Path, progress=None, totals: dict | None = None):
         """index: the evaluated index, read only for its files' texts and its embedding model; folder: the baseline's own store."""
         import chromadb
         from chromadb.config import Settings as ChromaSettings
@@ -58,6 +58,8 @@ class Baseline:
         # Idempotent and resumable: only chunks not stored yet are embedded; chunks of changed files are dropped.
         present = set(self.store.get(include=[])["ids"])
         todo = [p for p in pieces if p.metadata["chunk_id"] not in present]
+        if totals and todo:
+            totals["chunks"](len(todo))
         for i in range(0, len(todo), 64):
             batch = todo[i : i + 64]
             self.store.add_documents(batch, ids=[p.metadata["chunk_id"] for p in batch])

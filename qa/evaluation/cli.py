@@ -25,6 +25,7 @@ def register(app: typer.Typer) -> None:
         out: Optional[Path] = typer.Option(None, "--out", help="Reports folder (default eval/reports); a <timestamp>/ folder is written in it."),
         check_floors: bool = typer.Option(False, "--check-floors", help="Exit 1 when a gated metric falls below eval/floors.json."),
         floors: Optional[Path] = typer.Option(None, "--floors", help="Floors file (default eval/floors.json)."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars (errors and the summary still print)."),
     ):
         """Evaluate retrieval, answers, faithfulness and latency on the gold set (or NCPQA), with an optional baseline."""
         from tqdm import tqdm
@@ -39,16 +40,22 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter("--dataset must be seeds or ncpqa")
         if dataset == "ncpqa" and (gold or input or check_floors):
             raise typer.BadParameter("--gold, --input and --check-floors apply to the seeds dataset only")
-        # Bars appear only for work that takes a while (delay): a cached run prints just the summary.
-        bar = tqdm(unit="answer", desc="evaluating", disable=as_json, file=sys.stderr, delay=2, position=0)
-        ingest_bar = tqdm(unit="chunk", desc="embedding", disable=as_json, file=sys.stderr, delay=2, position=1, leave=False)
+        # Three bars on stderr, each with its total and the time left: documents indexed, chunks embedded (total
+        # known per batch), answers scored. Only for work that takes a while (delay): a cached run prints just the
+        # summary. None on --json, --quiet, or when stderr is not a terminal (logs, CI).
+        hide = as_json or quiet or not sys.stderr.isatty()
+        bars = [tqdm(unit=unit, desc=desc, disable=hide, file=sys.stderr, delay=2, position=n, leave=n == 0, dynamic_ncols=True)
+                for n, (desc, unit) in enumerate([("evaluating", "answer"), ("documents", "doc"), ("embedding", "chunk")])]
+        bar, docs_bar, ingest_bar = bars
+        totals = {name: _total_setter(b) for name, b in zip(("answers", "documents", "chunks"), bars)}
         try:
             if dataset == "seeds":
-                index = run.seed_index(base, docs, progress=ingest_bar.update)
+                index = run.seed_index(base, docs, progress=ingest_bar.update, files_done=docs_bar.update, totals=totals)
                 result = run.run_seeds(index, gold or run.DEFAULT_GOLD, k, backend, baseline, input,
-                                       progress=bar.update, baseline_progress=ingest_bar.update)
+                                       progress=bar.update, baseline_progress=ingest_bar.update, totals=totals)
             else:
-                result = run.run_ncpqa(base, limit, k, backend, baseline, progress=bar.update, ingest_progress=ingest_bar.update)
+                result = run.run_ncpqa(base, limit, k, backend, baseline, progress=bar.update, ingest_progress=ingest_bar.update,
+                                       docs_done=docs_bar.update, totals=totals)
         except GoldError as exc:
             err.print(f"[red]{exc}[/]")
             raise typer.Exit(2)
@@ -56,8 +63,8 @@ def register(app: typer.Typer) -> None:
             err.print(f"[red]{exc}[/]")
             raise typer.Exit(2)
         finally:
-            bar.close()
-            ingest_bar.close()
+            for b in reversed(bars):
+                b.close()
         problems = []
         if check_floors:
             result["floors"] = run.load_floors(floors or run.DEFAULT_FLOORS)
@@ -75,3 +82,15 @@ def register(app: typer.Typer) -> None:
             if problems:
                 raise typer.Exit(1)
             err.print("[green]all floors hold[/]")
+
+
+def _total_setter(bar):
+    """A bar's total, set once the work is counted; a bar set again (a second phase) starts from zero."""
+    def set_total(n: int) -> None:
+        if bar.total is not None or bar.n:
+            bar.reset(total=n)
+        else:
+            bar.total = n
+            bar.refresh()
+
+    return set_total

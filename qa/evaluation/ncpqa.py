@@ -77,14 +77,17 @@ def source_of(docid: str) -> str:
     return f"ncpqa/{docid}.txt"
 
 
-def ingest(index, rows: list[dict], progress=None, log=None, force: bool = False) -> dict:
+def ingest(index, rows: list[dict], progress=None, log=None, force: bool = False, docs_done=None, docs_total=None) -> dict:
     """Each distinct document once, through the product's loader (as if a user uploaded it as .txt).
 
-    force: re-read unchanged files too (the ingestion code changed); vectors still come from the cache."""
+    force: re-read unchanged files too (the ingestion code changed); vectors still come from the cache.
+    progress(n): chunks embedded; docs_total(n) once, then docs_done(1) per document (read, skipped or failed)."""
     from ..ingest import ingest_source
     from ..loaders import LoadError, load_bytes
 
     seen, stats = set(), {"documents": 0, "added": 0, "unchanged": 0, "failed": 0, "errors": [], "duplicates": {}}
+    if docs_total:
+        docs_total(len({r["docid"] for r in rows}))
     for r in rows:
         if r["docid"] in seen:
             continue
@@ -102,6 +105,8 @@ def ingest(index, rows: list[dict], progress=None, log=None, force: bool = False
             # would for a user; its questions are still asked and count against the product.
             stats["failed"] += 1
             stats["errors"].append(f"{r['docid']}: {type(exc).__name__}: {exc}")
+        if docs_done:
+            docs_done(1)
         if log:
             log(stats)
     return stats

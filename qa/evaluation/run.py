@@ -51,15 +51,19 @@ def mark_fresh(index: Index) -> None:
     (index.settings.data_dir / "ingest.fingerprint").write_text(ingest_fingerprint(index.settings) + "\n")
 
 
-def seed_index(base: Settings, docs_dir: Path | None = None, progress=None) -> Index:
-    """The seeds in their own index, so the figures never depend on what else a user has uploaded."""
-    from ..ingest import ingest_paths, prune
+def seed_index(base: Settings, docs_dir: Path | None = None, progress=None, files_done=None, totals: dict | None = None) -> Index:
+    """The seeds in their own index, so the figures never depend on what else a user has uploaded.
+
+    progress(n): chunks embedded; files_done(n): files finished; totals["documents"](n): how many files there are."""
+    from ..ingest import expand, ingest_paths, prune
 
     docs_dir = Path(docs_dir or base.seeds_dir)
     same = docs_dir.resolve() == Path(base.seeds_dir).resolve()
     name = "seeds" if same else "docs-" + hashlib.sha1(str(docs_dir.resolve()).encode()).hexdigest()[:10]
     index = Index(eval_settings(base, name))  # one index per documents folder: never a mix of two
-    results = ingest_paths(index, [docs_dir], force=stale(index), progress=progress)
+    if totals:
+        totals["documents"](len(expand([docs_dir])))
+    results = ingest_paths(index, [docs_dir], force=stale(index), progress=progress, files_done=files_done)
     failed = [f"{r.source}: {r.error}" for r in results if r.status == "failed"]
     if failed:
         raise RuntimeError("could not index the evaluation documents:\n  " + "\n  ".join(failed))
@@ -80,7 +84,7 @@ def read_answers(path: Path) -> list[dict]:
 
 
 def run_seeds(index: Index, gold: Path | list = DEFAULT_GOLD, k: int = 5, backend: str | None = None, baseline: bool = False,
-              answers: Path | None = None, progress=None, baseline_progress=None) -> dict:
+              answers: Path | None = None, progress=None, baseline_progress=None, totals: dict | None = None) -> dict:
     items = gold if isinstance(gold, list) else load_gold(gold)
     resolve_evidence(items, index.catalog.sources(), index.catalog.file_text, str(gold if not isinstance(gold, list) else "gold"))
     ours = Ours(index, backend)
@@ -88,7 +92,9 @@ def run_seeds(index: Index, gold: Path | list = DEFAULT_GOLD, k: int = 5, backen
     if baseline:
         from .baseline import Baseline
 
-        systems.append(Baseline(index, index.settings.data_dir / "baseline", progress=baseline_progress))
+        systems.append(Baseline(index, index.settings.data_dir / "baseline", progress=baseline_progress, totals=totals))
+    if totals:
+        totals["answers"](len(items) * len(systems))
     t0 = time.perf_counter()
     result = {
         "dataset": "seeds", "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -102,12 +108,13 @@ def run_seeds(index: Index, gold: Path | list = DEFAULT_GOLD, k: int = 5, backen
 
 
 def run_ncpqa(base: Settings, limit: int | None = None, k: int = 5, backend: str | None = None, baseline: bool = False,
-              progress=None, ingest_progress=None, log=None) -> dict:
+              progress=None, ingest_progress=None, log=None, docs_done=None, totals: dict | None = None) -> dict:
     rows = ncpqa.subset(ncpqa.load(), limit)
     name = f"ncpqa-{limit or 'all'}"
     index = Index(eval_settings(base, name))
     t0 = time.perf_counter()
-    stats = ncpqa.ingest(index, rows, progress=ingest_progress, log=log, force=stale(index))
+    stats = ncpqa.ingest(index, rows, progress=ingest_progress, log=log, force=stale(index), docs_done=docs_done,
+                         docs_total=totals and totals["documents"])
     if not stats["failed"]:
         mark_fresh(index)
     ingest_s = time.perf_counter() - t0
@@ -115,7 +122,9 @@ def run_ncpqa(base: Settings, limit: int | None = None, k: int = 5, backend: str
     if baseline:
         from .baseline import Baseline
 
-        systems.append(Baseline(index, index.settings.data_dir / "baseline", progress=ingest_progress))
+        systems.append(Baseline(index, index.settings.data_dir / "baseline", progress=ingest_progress, totals=totals))
+    if totals:
+        totals["answers"](len(rows) * len(systems))
     result = {
         "dataset": "ncpqa", "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "source": str(ncpqa.data_dir()), "questions_run": len(rows), "limit": limit, "order_seed": ncpqa.SHUFFLE_SEED,
