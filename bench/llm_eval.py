@@ -127,7 +127,8 @@ def main() -> None:
         items = run.sample(items, args.sample)
     if args.only_recorded and args.drafts.is_file():
         asked = {json.loads(line).get("question") for line in args.drafts.read_text(encoding="utf-8").splitlines() if line.strip()}
-        items = [i for i in items if i.question in asked or i.type == "unanswerable"]
+        # and those no backend drafts for: the pipeline refuses them before any LLM is asked
+        items = [i for i in items if i.question in asked or qa.answer.ask(index, i.question, backend="extractive").refused]
     resolve_evidence(items, index.catalog.sources(), index.catalog.file_text, str(run.DEFAULT_GOLD))
 
     from qa.llm import chat_model, local_gguf

@@ -202,7 +202,7 @@ def make_steps(index: Index):
         repaired = False
         if state.draft is not None:
             extractive_text = state.extractive_text or state.text
-            text, report = verify(markers_behind(state.draft), state.cites.items)
+            text, report = verify(line_marks(markers_behind(state.draft)), state.cites.items)
             lost = lost_content(extractive_text, text, state.info)
             merged = merge_lost(extractive_text, text, state.info) if text.strip() and not report.removed and lost else None
             if text.strip() and not report.removed and not lost:
@@ -768,6 +768,20 @@ def markers_behind(draft: str) -> str:
         body = _FRONT_MARKS.sub(lambda m: m.group(1) + _close(m.group(3), m.group(2)), body)
         lines.append(head + body)
     return "\n".join(lines)
+
+
+def line_marks(draft: str) -> str:
+    """«…难题。截至2021年底…效能。[1]»: a line whose only markers close it cites them for each of its sentences, as the
+    extractive answer writes it (compose.inner_marks); the verifier then checks every sentence against that source.
+    Without this the first sentence, which carries the region · year label, was struck as uncited."""
+    out = []
+    for line in draft.split("\n"):
+        m = re.search(r"((?:\[\d+\])+)[。．.]?\s*$", line)
+        body = line[:m.start()] if m else ""
+        if m and not MARKER.search(body):
+            line = compose.inner_marks(body, m.group(1)) + line[m.start():]
+        out.append(line)
+    return "\n".join(out)
 
 
 def _close(sentence: str, marks: str) -> str:

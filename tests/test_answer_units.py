@@ -92,7 +92,7 @@ def test_an_articles_byline_names_who_wrote_it():
 
 # ---------------------------------------------------------------- an LLM draft keeps everything (hand-built drafts)
 
-from qa.answer import markers_behind, merge_lost  # noqa: E402
+from qa.answer import line_marks, markers_behind, merge_lost  # noqa: E402
 from qa.verify import split_sentences  # noqa: E402
 
 WHICH = ("出庭应诉率符合条件的有安阳市、洛阳市[1][2]。\n"
@@ -148,3 +148,10 @@ def test_every_list_item_stays():
     assert lost_content(items, "甲区2022年:完善行政执法制度,培训执法人员300人次[1]。") == []
     assert lost_content(items, "甲区2022年完善行政执法制度[1]。") == ["figure 300", "item 培训执法"]
     assert "item 完善行政" in lost_content(items, "甲区2022年完善了执法制度,培训执法人员300人次[1]。")
+
+
+def test_a_line_that_cites_only_at_its_end_cites_that_for_each_of_its_sentences():
+    draft = "安阳市(2021年工作报告):推行减县补乡。截至2021年底下沉人员2614名。[1]"
+    assert line_marks(draft) == "安阳市(2021年工作报告):推行减县补乡。[1]截至2021年底下沉人员2614名。[1]"
+    assert all(s.endswith("[1]") for s in split_sentences(line_marks(draft)))  # the label's sentence keeps its source
+    assert line_marks("甲。[1]乙。[2]") == "甲。[1]乙。[2]"  # a line that cites sentence by sentence is left alone
