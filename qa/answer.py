@@ -799,8 +799,8 @@ def merge_lost(extractive_text: str, draft: str, info: QueryInfo | None = None) 
     keys = [k[len("label "):] if k.startswith("label ") else k for k in keys]
     extra = [line for line in extractive_text.splitlines()
              if any(k in MARKER.sub("", line) for k in keys) and line.strip() not in draft]
-    if not extra:
-        return None
+    if not extra or len(extra) >= len([x for x in extractive_text.splitlines() if x.strip()]):
+        return None  # nothing to add, or every line: that is the extractive answer, with the draft repeating it
     merged = dedupe_lines(draft.rstrip() + "\n" + "\n".join(extra))
     return merged if not lost_content(extractive_text, merged, info) else None
 
