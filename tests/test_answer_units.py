@@ -17,9 +17,10 @@ RATE_SENTENCE = "某县(2023年工作报告):全年受理调解案件812件,调�
 def test_a_rate_question_needs_the_rate_not_the_counts_beside_it():
     info = QueryInfo(question="某县调解成功率是多少?", measure="rate", answer_type="number")
     assert asked_figures(RATE_SENTENCE, info) == ["99.26"]
-    # a draft that keeps the rate, the region and the year loses nothing
-    assert lost_content(RATE_SENTENCE, "某县2023年调解成功率为99.26%[1]。", info) == []
-    # one that drops the rate, or the year, does
+    # an LLM draft keeps every figure of the extractive answer, the counts beside the rate too
+    assert lost_content(RATE_SENTENCE, "某县2023年受理调解案件812件,成功806件,成功率为99.26%[1]。", info) == []
+    assert lost_content(RATE_SENTENCE, "某县2023年调解成功率为99.26%[1]。", info) == ["figure 812", "figure 806"]
+    # one that drops the rate, or the year, loses it
     assert "figure 99.26" in lost_content(RATE_SENTENCE, "某县2023年调解工作成效明显[1]。", info)
     assert "year 2023" in lost_content(RATE_SENTENCE, "某县调解成功率为99.26%[1]。", info)
 
@@ -143,3 +144,70 @@ def test_time_limits_are_read_in_days_and_dates_are_not_time_limits():
     assert duration_bar("哪些地方开办企业半天就能办完?") == (0.5, operator.le)
     assert duration_bar("哪些地区审批时间超过5天?") == (5.0, operator.ge)
     assert duration_bar("哪些地区出庭应诉率达100%?") is None
+
+
+# ---------------------------------------------------------------- an LLM draft keeps everything (hand-built drafts)
+
+from qa.answer import line_marks, markers_behind, merge_lost  # noqa: E402
+from qa.verify import split_sentences  # noqa: E402
+
+WHICH = ("出庭应诉率符合条件的有安阳市、洛阳市[1][2]。\n"
+         "安阳市(2024年工作报告):行政机关负责人出庭应诉率100%[1]。\n"
+         "洛阳市(2023年工作报告):负责人出庭应诉率达到100%[2]。\n"
+         "未达到:汤阴县(2023年工作报告)为97.5%[3]。\n"
+         "仅为目标(计划或要求,并非已实现):文峰区(2024年工作计划)提出出庭应诉率100%[4]。")
+
+
+def test_markers_written_in_front_are_moved_behind_their_sentence():
+    draft = "[1][2]安阳市、洛阳市出庭应诉率达到100%。\n[1]安阳市2024年为100%。[2]洛阳市2023年为100%。"
+    moved = markers_behind(draft)
+    assert moved == "安阳市、洛阳市出庭应诉率达到100%。[1][2]\n安阳市2024年为100%。[1]洛阳市2023年为100%。[2]"
+    assert all(s.endswith("]") for s in split_sentences(moved))  # every sentence carries its own source
+    # the usual place (after the sentence) is left as it is, and so are list numbers
+    assert markers_behind("安阳市为100%。[1]洛阳市为100%。[2]") == "安阳市为100%。[1]洛阳市为100%。[2]"
+    assert markers_behind("1. [1]完善制度\n2. [2]培训执法人员300人次") == "1. 完善制度[1]\n2. 培训执法人员300人次[2]"
+
+
+def test_a_draft_that_rephrases_and_keeps_everything_loses_nothing():
+    draft = ("安阳市和洛阳市的负责人出庭应诉率达到100%[1][2]。\n安阳市2024年的工作报告显示出庭应诉率为100%[1]。\n"
+             "洛阳市2023年工作报告称出庭应诉率达到100%[2]。\n汤阴县2023年为97.5%,未达到[3]。\n"
+             "文峰区2024年工作计划只是提出目标,出庭应诉率100%[4]。")
+    assert lost_content(WHICH, draft) == []
+
+
+def test_a_draft_that_drops_a_row_a_label_or_a_mark_loses_it():
+    no_row = "安阳市和洛阳市的负责人出庭应诉率达到100%[1][2]。安阳市2024年为100%[1]。洛阳市2023年为100%[2]。"
+    lost = lost_content(WHICH, no_row)
+    assert {"figure 97.5", "region 汤阴县", "mark 未达到", "mark 仅为目标"} <= set(lost)
+    # the region · year label: region and year in one sentence, not scattered
+    apart = ("安阳市和洛阳市的负责人出庭应诉率达到100%[1][2]。2024年为100%[1]。2023年为100%[2]。"
+             "汤阴县2023年为97.5%,未达到[3]。文峰区2024年工作计划只是提出目标,出庭应诉率100%[4]。")
+    assert set(lost_content(WHICH, apart)) == {"label 安阳市(2024年", "label 洛阳市(2023年"}
+    # a goal written as if achieved
+    as_result = WHICH.replace("仅为目标(计划或要求,并非已实现):", "")
+    assert "mark 仅为目标" in lost_content(WHICH, as_result)
+
+
+def test_a_verified_draft_that_left_out_rows_is_repaired_with_them_and_a_lost_verdict_is_not():
+    no_row = "安阳市和洛阳市的负责人出庭应诉率达到100%[1][2]。安阳市2024年为100%[1]。洛阳市2023年为100%[2]。"
+    merged = merge_lost(WHICH, no_row)
+    assert merged.startswith(no_row) and "未达到:汤阴县(2023年工作报告)为97.5%[3]。" in merged and "文峰区" in merged
+    assert lost_content(WHICH, merged) == []
+    assert merge_lost(WHICH, WHICH) is None  # nothing lost, nothing to repair
+    yes = "是的,安阳市(2024年工作报告)出庭应诉率100%[1]。"
+    assert lost_content(yes, "安阳市2024年出庭应诉率100%[1]。") == ["verdict 是的"]
+    assert merge_lost(yes, "安阳市2024年出庭应诉率100%[1]。") is None  # the verdict leads: no merge puts it back
+
+
+def test_every_list_item_stays():
+    items = "甲区(2022年工作报告):\n1. 完善行政执法制度[1]\n2. 培训执法人员300人次[1]"
+    assert lost_content(items, "甲区2022年:完善行政执法制度,培训执法人员300人次[1]。") == []
+    assert lost_content(items, "甲区2022年完善行政执法制度[1]。") == ["figure 300", "item 培训执法"]
+    assert "item 完善行政" in lost_content(items, "甲区2022年完善了执法制度,培训执法人员300人次[1]。")
+
+
+def test_a_line_that_cites_only_at_its_end_cites_that_for_each_of_its_sentences():
+    draft = "安阳市(2021年工作报告):推行减县补乡。截至2021年底下沉人员2614名。[1]"
+    assert line_marks(draft) == "安阳市(2021年工作报告):推行减县补乡。[1]截至2021年底下沉人员2614名。[1]"
+    assert all(s.endswith("[1]") for s in split_sentences(line_marks(draft)))  # the label's sentence keeps its source
+    assert line_marks("甲。[1]乙。[2]") == "甲。[1]乙。[2]"  # a line that cites sentence by sentence is left alone

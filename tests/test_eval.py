@@ -532,3 +532,28 @@ def test_evaluation_index_is_rebuilt_when_ingestion_code_changes(make_settings, 
     assert not run.stale(index)
     monkeypatch.setattr(run, "INGEST_MODULES", run.INGEST_MODULES + ("retrieval",))  # as if the code had changed
     assert run.stale(index)
+
+
+def test_a_sample_of_the_gold_set_is_fixed_and_covers_every_type():
+    from collections import Counter
+
+    from qa.evaluation.gold import TYPES
+    from qa.evaluation.run import DEFAULT_GOLD, sample
+
+    items = load_gold(DEFAULT_GOLD)
+    chosen = sample(items, 22)
+    assert [i.id for i in chosen] == [i.id for i in sample(load_gold(DEFAULT_GOLD), 22)]  # the same every run
+    counts = Counter(i.type for i in chosen)
+    assert set(counts) == set(TYPES) & {i.type for i in items} and min(counts.values()) >= 2
+    assert [i.id for i in chosen] == [i.id for i in items if i in chosen]  # in gold order
+    assert sample(items, 10_000) == items
+
+
+def test_an_llm_backend_is_scored_beside_the_extractive_answer_with_its_drafts_counted():
+    from qa.evaluation.runner import summarize
+
+    rec = lambda t, kept, s: {"id": "x", "type": t, "key_facts": {"total": 1, "missing": []}, "refused": False,
+                              "correct": True, "timings": {"total": s}, "llm": {"kept": kept, "repaired": False, "lost": [], "removed": 0}}
+    out = summarize([rec("fact", True, 10.0), rec("fact", False, 30.0), rec("list", True, 5.0)])
+    assert out["by_type"]["fact"]["llm_drafts"] == 2 and out["by_type"]["fact"]["llm_drafts_kept"] == 0.5
+    assert out["by_type"]["fact"]["seconds_p50"] == 20.0 and out["metrics"]["llm_drafts_kept"] == 2 / 3

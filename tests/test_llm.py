@@ -90,11 +90,22 @@ def test_local_gguf_backend(seed_index):
 
 
 def test_a_well_cited_llm_answer_is_kept(seed_index, monkeypatch):
+    # reworded, and keeping every figure of the extractive answer (the counts quoted beside the rate too)
+    draft = "克拉玛依市2024年共排查各类矛盾1.06万次,受理人民调解案件5360件,成功5354件,人民调解成功率为99.89%[1]。"
+    fake = FakeListChatModel(responses=[draft])
+    monkeypatch.setattr(qa.answer, "chat_model", lambda settings, backend: fake)
+    answer = ask(seed_index, QUESTIONS[0], backend="openai")
+    assert answer.text == draft
+    assert answer.verification["llm_fallback"] is False
+
+
+def test_a_well_cited_llm_answer_that_drops_figures_is_not_used(seed_index, monkeypatch):
     fake = FakeListChatModel(responses=["克拉玛依市2024年人民调解成功率为99.89%[1]。"])
     monkeypatch.setattr(qa.answer, "chat_model", lambda settings, backend: fake)
     answer = ask(seed_index, QUESTIONS[0], backend="openai")
-    assert answer.text == "克拉玛依市2024年人民调解成功率为99.89%[1]。"
-    assert answer.verification["llm_fallback"] is False
+    v = answer.verification
+    assert v["llm_fallback"] is True and not v["llm_removed"] and "figure 5360" in v["llm_lost"]
+    assert "5360件" in answer.text and "99.89%" in answer.text
 
 
 def test_a_hallucinating_llm_answer_falls_back_to_the_evidence(seed_index, monkeypatch):
@@ -105,3 +116,57 @@ def test_a_hallucinating_llm_answer_falls_back_to_the_evidence(seed_index, monke
     assert {r["sentence"][:6] for r in answer.verification["llm_removed"]} == {"克拉玛依市人", "新乡市也达到"}
     assert "98.4" not in answer.text and "99.89%" in answer.text
     _faithful(answer)
+
+
+class _Recording(FakeListChatModel):
+    """A fake chat model at the LLM boundary that also keeps the prompts it was given."""
+
+    prompts: list = []
+
+    def _call(self, messages, stop=None, run_manager=None, **kwargs):
+        self.prompts.append("\n".join(str(m.content) for m in messages))
+        return super()._call(messages, stop=stop, run_manager=run_manager, **kwargs)
+
+
+def _with_llm(monkeypatch, *responses) -> _Recording:
+    fake = _Recording(responses=list(responses), prompts=[])
+    monkeypatch.setattr(qa.answer, "chat_model", lambda settings, backend: fake)
+    return fake
+
+
+def test_the_llm_phrases_only_the_evidence_the_answer_cites(seed_index, monkeypatch):
+    extractive = ask(seed_index, QUESTIONS[0], backend="extractive")
+    fake = _with_llm(monkeypatch, extractive.text)
+    answer = ask(seed_index, QUESTIONS[0], backend="openai")
+    prompt = fake.prompts[0]
+    assert re.findall(r"^\[(\d+)\] ", prompt, flags=re.M) == [str(c.n) for c in extractive.citations]
+    assert answer.text == extractive.text and answer.verification["llm_fallback"] is False
+
+
+def test_a_draft_with_its_markers_in_front_keeps_its_sources(seed_index, monkeypatch):
+    extractive = ask(seed_index, QUESTIONS[1], backend="extractive")
+    front = "\n".join(re.sub(r"^(.*?)((?:\[\d+\])+)(。?)$", r"\2\1\3", line) for line in extractive.text.split("\n"))
+    assert front != extractive.text and front.startswith("[")
+    _with_llm(monkeypatch, front)
+    answer = ask(seed_index, QUESTIONS[1], backend="openai")
+    assert answer.verification["llm_fallback"] is False, answer.verification.get("llm_removed")
+    assert [c.chunk_id for c in answer.citations] == [c.chunk_id for c in extractive.citations]
+    _faithful(answer)
+
+
+def test_a_draft_that_leaves_out_rows_is_repaired_and_one_without_its_labels_is_not_used(seed_index, monkeypatch):
+    extractive = ask(seed_index, QUESTIONS[1], backend="extractive")
+    lines = extractive.text.split("\n")
+    assert len(lines) >= 3
+    _with_llm(monkeypatch, lines[0])  # only the summary line: every row with its label and figure left out
+    answer = ask(seed_index, QUESTIONS[1], backend="openai")
+    v = answer.verification
+    assert v["llm_fallback"] is False and v["llm_repaired"] is True and v["llm_lost"]
+    for line in lines[1:]:
+        assert line in answer.text  # every row is back, as the evidence states it
+    # the same rows with their region · year labels stripped: the draft is not used
+    bare = "\n".join(re.sub(r"^[^:]*[(][^)]*[)]:", "", line) for line in lines)
+    _with_llm(monkeypatch, bare)
+    answer = ask(seed_index, QUESTIONS[1], backend="openai")
+    assert answer.verification["llm_fallback"] is True and any(x.startswith("label") for x in answer.verification["llm_lost"])
+    assert answer.text == extractive.text

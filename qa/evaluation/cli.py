@@ -19,6 +19,7 @@ def register(app: typer.Typer) -> None:
         baseline: bool = typer.Option(False, "--baseline", help="Also run the plain LangChain RAG baseline and compare."),
         dataset: str = typer.Option("seeds", "--dataset", help="seeds (the gold set) or ncpqa (the outside benchmark)."),
         limit: Optional[int] = typer.Option(None, "--limit", help="NCPQA: only the first N questions of a fixed shuffle."),
+        sample_size: Optional[int] = typer.Option(None, "--sample", help="Seeds: a fixed seeded subset of about N gold items with every type (for slow backends)."),
         docs: Optional[Path] = typer.Option(None, "--docs", help="Folder of the documents the gold evidence names (default: the seeds)."),
         input: Optional[Path] = typer.Option(None, "--input", help="Score these answers (JSONL from `qa ask --input GOLD --json`) instead of asking."),
         as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
@@ -52,7 +53,7 @@ def register(app: typer.Typer) -> None:
             if dataset == "seeds":
                 index = run.seed_index(base, docs, progress=ingest_bar.update, files_done=docs_bar.update, totals=totals)
                 result = run.run_seeds(index, gold or run.DEFAULT_GOLD, k, backend, baseline, input,
-                                       progress=bar.update, baseline_progress=ingest_bar.update, totals=totals)
+                                       progress=bar.update, baseline_progress=ingest_bar.update, totals=totals, sample_size=sample_size)
             else:
                 result = run.run_ncpqa(base, limit, k, backend, baseline, progress=bar.update, ingest_progress=ingest_bar.update,
                                        docs_done=docs_bar.update, totals=totals)

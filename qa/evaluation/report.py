@@ -9,7 +9,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-COLOURS = {"ours": "#2563eb", "baseline": "#9ca3af", "input": "#059669"}
+COLOURS = {"ours": "#2563eb", "baseline": "#9ca3af", "input": "#059669", "local": "#2563eb", "openai": "#2563eb", "extractive": "#64748b"}
 COUNTS = {"false_refusals", "items", "sentences", "questions", "evidence_outside_chunks"}
 LOWER_IS_BETTER = {"false_refusals", "refused", "evidence_outside_chunks"}
 
@@ -76,6 +76,8 @@ def print_summary(result: dict, console: Console | None = None) -> None:
     by_type = result["systems"][names[0]].get("by_type")
     if by_type:
         cols = ["evidence_recall@%d" % result["k"], "mrr", "key_fact_recall", "fully_correct", "supported_rate"]
+        if any("llm_drafts" in m for m in by_type.values()):  # an LLM backend: its drafts kept, its latency
+            cols += ["llm_drafts", "llm_drafts_kept", "seconds_p50", "seconds_p95"]
         bt = Table(title=f"by type ({names[0]})")
         bt.add_column("type")
         bt.add_column("items", justify="right")

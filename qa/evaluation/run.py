@@ -83,12 +83,40 @@ def read_answers(path: Path) -> list[dict]:
     return rows
 
 
+SAMPLE_SEED = 14
+
+
+def sample(items: list, n: int, seed: int = SAMPLE_SEED) -> list:
+    """A fixed subset of about n items covering every type: each type keeps its share (at least two items), drawn
+    with a seeded generator, in gold order. For runs too slow for the whole set (a local LLM on shared cores)."""
+    import random
+    from collections import defaultdict
+
+    if n >= len(items):
+        return list(items)
+    by_type = defaultdict(list)
+    for item in items:
+        by_type[item.type].append(item)
+    rng = random.Random(seed)
+    chosen = set()
+    for t, group in sorted(by_type.items()):
+        take = max(2, round(n * len(group) / len(items)))
+        chosen.update(id(x) for x in rng.sample(group, min(take, len(group))))
+    return [x for x in items if id(x) in chosen]
+
+
 def run_seeds(index: Index, gold: Path | list = DEFAULT_GOLD, k: int = 5, backend: str | None = None, baseline: bool = False,
-              answers: Path | None = None, progress=None, baseline_progress=None, totals: dict | None = None) -> dict:
+              answers: Path | None = None, progress=None, baseline_progress=None, totals: dict | None = None,
+              sample_size: int | None = None) -> dict:
     items = gold if isinstance(gold, list) else load_gold(gold)
+    if sample_size:
+        items = sample(items, sample_size)
     resolve_evidence(items, index.catalog.sources(), index.catalog.file_text, str(gold if not isinstance(gold, list) else "gold"))
     ours = Ours(index, backend)
     systems = [Precomputed(read_answers(answers), ours) if answers else ours]
+    if backend and backend != "extractive" and not answers:
+        # An LLM backend is measured against the extractive answer in the same run, on the same index.
+        systems = [Ours(index, backend, name=backend), Ours(index, "extractive", name="extractive")]
     if baseline:
         from .baseline import Baseline
 
@@ -99,6 +127,7 @@ def run_seeds(index: Index, gold: Path | list = DEFAULT_GOLD, k: int = 5, backen
     result = {
         "dataset": "seeds", "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "gold": str(gold) if not isinstance(gold, list) else "(in memory)", "items": len(items),
+        "sample": {"size": sample_size, "seed": SAMPLE_SEED} if sample_size else None,
         "backend": backend or index.settings.backend, "answers_from": str(answers) if answers else None,
         "documents": len(index.catalog.documents()), "files": len(index.catalog.sources()),
     }

@@ -41,6 +41,8 @@ def score_item(item: GoldItem, system, k: int, progress=None) -> dict:
                 fail(f"evidence not in the top {k}: {q.quote}")
     ans = system.answer_item(item.id, item.question)
     rec.update(answer=ans.text, refused=ans.refused, citations=ans.shown, timings=ans.timings, error=ans.error)
+    if getattr(ans, "llm", None) is not None:
+        rec["llm"] = ans.llm
     a = M.answer_score(item.type, item.key_facts, ans.text, ans.refused)
     rec["key_facts"] = {"total": len(item.key_facts), "missing": a.missing, "recall": a.key_fact_recall}
     rec["correct"] = a.correct
@@ -102,6 +104,10 @@ def aggregate(records: list[dict]) -> dict:
         n_cited = sum(c["cited"] for c in cited)
         out["citation_precision"] = sum(c["relevant"] for c in cited) / n_cited if n_cited else None
         out["citation_recall"] = sum(c["recall"] * c["quotes"] for c in cited) / sum(c["quotes"] for c in cited)
+    drafts = [r["llm"] for r in records if r.get("llm")]
+    if drafts:  # an LLM backend: how many of its drafts survived verification and the keep-everything rule
+        out["llm_drafts"] = len(drafts)
+        out["llm_drafts_kept"] = sum(d["kept"] for d in drafts) / len(drafts)
     return out
 
 
@@ -114,9 +120,16 @@ def summarize(records: list[dict], k: int = 5) -> dict:
     for r in records:
         by_type[r["type"]].append(r)
     order = [t for t in TYPES if t in by_type] + sorted(t for t in by_type if t not in TYPES)
+    by_type_metrics = {}
+    for t in order:
+        m = with_k(aggregate(by_type[t]), k)
+        totals = [r["timings"]["total"] for r in by_type[t] if (r.get("timings") or {}).get("total") is not None]
+        if totals:
+            m["seconds_p50"], m["seconds_p95"] = M.percentile(totals, 50), M.percentile(totals, 95)
+        by_type_metrics[t] = m
     return {
         "metrics": with_k(aggregate(records), k),
-        "by_type": {t: with_k(aggregate(by_type[t]), k) for t in order},
+        "by_type": by_type_metrics,
         "latency": M.latency([r["timings"] for r in records if r.get("timings")]),
     }
 

@@ -19,6 +19,7 @@ class Answered:
     shown: list[dict] = field(default_factory=list)  # n, source, region, year, quote: what the report lists
     timings: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    llm: dict | None = None  # with an LLM backend: whether its draft was kept, and what it lost when not
 
 
 def doc_meta(region: str, year, kind: str, title: str) -> str:
@@ -29,9 +30,11 @@ def doc_meta(region: str, year, kind: str, title: str) -> str:
 class Ours:
     name = "ours"
 
-    def __init__(self, index, backend: str | None = None):
+    def __init__(self, index, backend: str | None = None, name: str | None = None):
         self.index = index
         self.backend = backend
+        if name:
+            self.name = name
         self._docs = {d.doc_id: d for d in index.catalog.documents()}
 
     def _ref(self, chunk, doc) -> ChunkRef:
@@ -64,7 +67,12 @@ class Ours:
             start, end = (chunk.start, chunk.end) if chunk else (c.start, c.end)
             cites[c.n] = ChunkRef(c.source, c.text, start, end, c.chunk_id, doc_meta(c.region, c.year, c.kind, c.title) + " " + c.section)
             shown.append({"n": c.n, "source": c.source, "region": c.region, "year": c.year, "kind": c.kind, "quote": c.quote})
-        return Answered(a.text, a.refused, cites, shown, dict(a.timings))
+        v = a.verification
+        llm = None
+        if "llm_draft" in v:
+            llm = {"kept": not v.get("llm_fallback"), "repaired": bool(v.get("llm_repaired")),
+                   "lost": v.get("llm_lost", []), "removed": len(v.get("llm_removed", []))}
+        return Answered(a.text, a.refused, cites, shown, dict(a.timings), llm=llm)
 
     def answer_item(self, item_id: str, question: str) -> Answered:
         return self.answer(question)
