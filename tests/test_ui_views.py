@@ -15,7 +15,7 @@ import pytest
 from qa.web import ServerThread, create_app
 
 from .test_browser import TIMEOUT, browser, server, static_site  # noqa: F401  (fixtures)
-from .test_ui import AXE, HOST, NESTED_SCROLL, PREMISE, TABLE, ask, axe_source, context_of, serious, shot, wait_final  # noqa: F401
+from .test_ui import AXE, HOST, NESTED_SCROLL, PREMISE, TABLE, ask, axe_source, context_of, host_page, serious, shot, wait_final  # noqa: F401
 
 HTTP = dict(timeout=30)
 TWO_QUOTES = "新乡推行“减县补乡”,到2021年底向乡镇街道下沉了多少执法人员?"  # two answer sentences cite one chunk
@@ -310,15 +310,6 @@ def test_embed_fits_400x600_with_question_visible_and_filters(context_of, host_p
     assert pg.evaluate("window.scrollY") == 0
     shot(pg.locator("#qa-frame"), "embed-400x600-answer.png")
     assert not pg.errors, pg.errors
-
-
-@pytest.fixture
-def host_page(seed_index, seed_settings, tmp_path):
-    origin, shutdown = static_site(tmp_path)
-    with ServerThread(create_app(seed_settings.model_copy(update={"cors_origins": origin}), seed_index)) as qa:
-        (tmp_path / "index.html").write_text(HOST.format(src=qa.url + "/embed/"), encoding="utf-8")
-        yield f"{origin}/index.html"
-    shutdown()
 
 
 def test_embed_on_a_cross_site_http_portal_explains_instead_of_looping(context_of, seed_index, seed_settings, tmp_path):
