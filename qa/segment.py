@@ -413,6 +413,52 @@ _SELF = {"县区级": re.compile(r"(我|全|本)(县|区|旗)(?!域外)"), "市�
          "省级": re.compile(r"(我|全|本)(省|自治区)")}
 
 
+# The central government's own bodies: the State Council, its ministries and commissions, and the national bureaus
+# and administrations (国家…局/总局/委员会/署). A document they issue is national: the provinces and cities its text
+# names are examples or addressees (「各省、自治区、直辖市」, 「在浙江、广东试点」), never the document's own region
+# (an NCPQA news item on a 国家税务总局 notice was read as 武汉市蔡甸区 from one example in its body). A bureau of a
+# region (国家税务总局重庆市税务局) names its region, so it is not national.
+_CENTRAL = re.compile(
+    r"(?:中华人民共和国)?(国务院(?:办公厅|[\u4e00-\u9fff]{2,12}?(?:委员会|机制|小组))?"
+    r"|国家[\u4e00-\u9fff]{1,12}?(?:总局|局|委员会|委|署)"
+    r"|(?:外交|国防|教育|科学技术|科技|工业和信息化|工信|公安|国家安全|民政|司法|财政|人力资源和社会保障|人力资源社会保障"
+    r"|自然资源|生态环境|住房和城乡建设|住房城乡建设|交通运输|水利|农业农村|商务|文化和旅游|退役军人事务|应急管理)部"
+    r"|[\u4e00-\u9fff]{2,6}总局|海关总署|审计署|中国人民银行|最高人民法院|最高人民检察院|全国人大常委会)"
+)
+# A news dateline names where the reporter files from, not what the item is about: 新华社北京2月12日电（记者 …）
+_DATELINE = re.compile(r"[\u4e00-\u9fff]{2,6}社[\u4e00-\u9fff]{0,4}\d{1,2}月\d{1,2}日电(?:[（(][^）)]{0,30}[）)])?|[（(]?记者[^）)。，]{0,20}[）)]?")
+
+
+def central_issuer(piece: Piece, body: str) -> str:
+    """The central body that issues the piece, when its title (or, without one, its opening sentence) names one and
+    no place; "" otherwise."""
+    lines = [l.text for l in piece.title_lines] + [piece.title or ""]
+    if piece.parts:
+        lines += [l.text for l in piece.parts[0].title_lines] + [piece.parts[0].title or ""]
+    heads = [_squeeze(l) for l in lines if l and l.strip()]
+    if not heads:  # one block of text: the head of its opening (where a title or a news lead names the issuer)
+        opening = _DATELINE.sub(" ", body[:160]).split("。")[0]
+        if _ALL_PROVINCES.search(opening):
+            return _ALL_PROVINCES.search(opening)[0]
+        heads = [opening[:40]]
+    tail = body.rstrip()[-80:].split("。")[-1]  # the signature: what follows the last full stop
+    heads += [_squeeze(l) for l in piece.signature] + ([tail] if tail.strip() else [])
+    for head in heads:
+        m = _CENTRAL.search(head)
+        if m and not _FOLLOWS.search(head[max(0, m.start() - 6) : m.start()]) and not gazetteer.scan(re.sub(r"(中共|中国共产党)", "  ", head)):
+            return m[1]
+    return ""
+
+
+# 「贯彻落实国务院…」, 「转发财政部…」: a local document carrying out or forwarding a central one.
+_FOLLOWS = re.compile(r"贯彻|落实|根据|按照|依据|转发|学习|对照|执行|遵照")
+
+
+NATIONAL, NATIONAL_LEVEL = "全国", "国家级"  # a central body's document: no province, city or district
+# Addressed to every province: only the centre writes to 各省、自治区、直辖市.
+_ALL_PROVINCES = re.compile(r"各省、?自治区、?直辖市")
+
+
 def _region_field(piece: Piece, body: str, meta: PageMeta) -> Field:
     """Votes for the region a piece speaks for; each name is a whole token resolved through the hierarchy."""
     sources: list[tuple[str, str, float]] = []  # (where, text, weight)
@@ -542,17 +588,24 @@ def segment(src: SourceText, overrides: list[dict] | None = None) -> list[tuple[
     for i, piece in enumerate(pieces):
         body = "\n".join(p.text for p in piece.paras)
         kind = detect_kind(piece, body)
-        region_f = _region_field(piece, body, meta)
+        central = central_issuer(piece, body)
+        if central:
+            said = f"主送「{central}」" if _ALL_PROVINCES.fullmatch(central) else f"中央机关「{central}」的文件"
+            region_f = Field(gazetteer.Region(""), 0.9, f"{said}: 全国性文件,正文中的地名是举例,不作归属")
+        else:
+            region_f = _region_field(piece, body, meta)
         region = region_f.value
         year_f, year_end = detect_year(piece, kind.value, body)
         dept = detect_department(piece, region)
+        if central and _CENTRAL.fullmatch(central) and not central.startswith("国务院"):
+            dept = Field(central, 0.9, f"中央机关「{central}」")  # the State Council is the government, not a department
         if published:
             pub = Field(published, 0.9, f"网页「{meta.published[1]}」")
         elif piece.signed:
             pub = Field(piece.signed, 0.8, "落款日期")
         else:
             pub = Field(None, 1.0, "未注明")
-        region_name = region.name or "未知地区"
+        region_name = region.name or (NATIONAL if central else "未知地区")
         doc = Document(
             doc_id=doc_id_for(src.source, i),
             source=src.source,
@@ -562,7 +615,7 @@ def segment(src: SourceText, overrides: list[dict] | None = None) -> list[tuple[
             province=region.province,
             city=region.city,
             district=region.district,
-            level=region.level if region.province else "",
+            level=region.level if region.province else (NATIONAL_LEVEL if central else ""),
             year=year_f.value,
             kind=kind.value,
             published=pub.value,
