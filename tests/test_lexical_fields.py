@@ -83,6 +83,21 @@ def test_ncpqa_split_is_a_fixed_disjoint_half():
     assert ncpqa.split(rows, "all") == rows
 
 
+def test_ncpqa_answer_text_rule_counts_a_long_answer_in_any_document_and_a_short_one_only_in_place():
+    from qa.evaluation.metrics import ChunkRef
+
+    text = "各地要对受疫情影响较大的困难行业企业，亏损最长结转年限由5年延长至8年。"
+    answer = "亏损最长结转年限由5年延长至8年"
+    row = {"docid": "gold", "answer": answer, "start": text.index(answer), "end": text.index(answer) + len(answer)}
+    repost = ChunkRef("ncpqa/other.txt", "转载：" + text, 0, len(text) + 3)
+    assert not ncpqa.credited(row, repost) and ncpqa.holds_answer(row, repost)  # the strict rule wants the gold document
+    in_place = ChunkRef("ncpqa/gold.txt", text, 0, len(text))
+    assert ncpqa.credited(row, in_place) and ncpqa.holds_answer(row, in_place)
+    short = {**row, "answer": "8年", "start": text.index("8年"), "end": text.index("8年") + 2}
+    assert not ncpqa.holds_answer(short, repost) and ncpqa.holds_answer(short, in_place)
+    assert not ncpqa.holds_answer(row, ChunkRef("ncpqa/other.txt", "亏损结转年限延长", 0, 8))
+
+
 # ---------------------------------------------------------------- window size by document shape
 
 from qa.chunking import PASSAGE_MAX, chunk_document, is_flat  # noqa: E402

@@ -142,13 +142,29 @@ def credited(row: dict, chunk: M.ChunkRef, canonical: str | None = None) -> bool
     return canonical is not None and chunk.source == canonical and M.content_chars(row["answer"]) in M.content_chars(chunk.text)
 
 
+# Answers at least this long (content characters) are specific enough to count wherever their text is found.
+ANSWER_TEXT_MIN = 8
+
+
+def holds_answer(row: dict, chunk: M.ChunkRef, canonical: str | None = None) -> bool:
+    """The looser, answer-text rule of open-domain QA (DPR's "the passage contains the answer"): the unit holds the
+    gold answer's text, in any document. NCPQA's sources repost one policy in many news items, so the same
+    sentence is often in a document other than the one the question was written from. Short answers (50%, 8年)
+    are everywhere: below ANSWER_TEXT_MIN characters only the strict rule (credited) counts."""
+    answer = M.content_chars(row["answer"])
+    if len(answer) >= ANSWER_TEXT_MIN and answer in M.content_chars(chunk.text):
+        return True
+    return credited(row, chunk, canonical)
+
+
 def score(row: dict, chunks: list[M.ChunkRef], ans: Answered, k: int, canonical: str | None = None) -> dict:
     gold = M.QuoteRef(source_of(row["docid"]), row["answer"], row["start"], row["end"])
     hit_rank = next((i for i, c in enumerate(chunks[:k], 1) if credited(row, c, canonical)), None)
+    text_rank = next((i for i, c in enumerate(chunks[:k], 1) if holds_answer(row, c, canonical)), None)
     prediction = "" if ans.refused else M.strip_labels(ans.text)
     return {
         "id": row["id"], "question": row["question"], "gold_answer": row["answer"], "answer": ans.text, "refused": ans.refused,
-        "citations": ans.shown, "timings": ans.timings, "hit_rank": hit_rank,
+        "citations": ans.shown, "timings": ans.timings, "hit_rank": hit_rank, "answer_text_rank": text_rank,
         "em": M.exact_match(prediction, row["answer"]), "f1": M.char_f1(prediction, row["answer"]),
         "rouge_l": M.rouge_l(prediction, row["answer"]),
         "contains_gold": bool(prediction) and M.content_chars(row["answer"]) in M.content_chars(prediction),
@@ -164,6 +180,9 @@ def aggregate(records: list[dict], k: int) -> dict:
         "hit@1": sum(1 for r in records if r["hit_rank"] == 1) / n,
         f"hit@{k}": sum(1 for r in records if r["hit_rank"]) / n,
         "mrr": sum(1 / r["hit_rank"] for r in records if r["hit_rank"]) / n,
+        # secondary, the answer-text rule (holds_answer); the strict figures above are the headline
+        "hit@1 answer text": sum(1 for r in records if r.get("answer_text_rank") == 1) / n,
+        f"hit@{k} answer text": sum(1 for r in records if r.get("answer_text_rank")) / n,
         "exact_match": sum(r["em"] for r in records) / n,
         "char_f1": sum(r["f1"] for r in records) / n,
         "rouge_l": sum(r["rouge_l"] for r in records) / n,
