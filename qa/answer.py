@@ -63,6 +63,17 @@ class State:
     timings: dict[str, float] = field(default_factory=dict)
     verification: dict = field(default_factory=dict)
     draft: str | None = None  # what the LLM wrote, before verification
+    _coverages: dict = field(default_factory=dict, repr=False)
+
+    def coverages(self, terms: dict[str, float]) -> dict[str, float]:
+        """Each evidence sentence's coverage of `terms` (evidence.key → share), computed once per question and terms:
+        the extractive writer and compose.evidence_rows both rank the evidence by its coverage of the known words.
+        Read after gather, when the evidence is final."""
+        cached = self._coverages.get(id(terms))
+        if cached is None or cached[0] is not terms:
+            cached = (terms, {e.key: coverage(e.text, terms, e.chunk.section) for e in self.evidence})
+            self._coverages[id(terms)] = cached
+        return cached[1]
 
 
 def validate(question: str, max_chars: int) -> str:
@@ -361,7 +372,7 @@ def extractive(state: State) -> str:
     pool = state.accepted or [e for e in state.evidence if e.coverage >= floor and _year_ok(e, info)] or state.evidence[:1]
     if (info.answer_type == "which" or info.each) and not info.regions and not state.accepted:
         # across reports: every region whose sentence carries the question's known words (see gather)
-        known = {e.key: coverage(e.text, state.known_terms, e.chunk.section) for e in state.evidence}
+        known = state.coverages(state.known_terms)
         floor = MIN_COVERAGE  # each region on its own: not relative to the best-worded region's sentence
         pool = [e for e in state.evidence if known[e.key] >= floor and _year_ok(e, info)] or pool
     limit = {"list": 5, "which": 6}.get(info.qtype, 2)
@@ -442,7 +453,8 @@ def facts_first(state: State, docs: dict[str, Document], index: Index) -> str | 
         extra = []
         if not limit and not exact_rate:  # «各地…多少»: regions whose figure the facts missed, from their sentences
             covered = {scope[f.doc_id].region for f in rows}
-            extra = compose.evidence_rows(state.evidence, covered, writer, state.known_terms or state.terms, scope)
+            terms = state.known_terms or state.terms
+            extra = compose.evidence_rows(state.evidence, covered, writer, terms, scope, state.coverages(terms))
         text = compose.facts_answer(state.question, label, rows, writer, extra)
     if text:
         state.table = writer.table
@@ -539,6 +551,8 @@ def premise_first(state: State, docs: dict[str, Document], index: Index) -> str 
     scope, notes = aggregate.scoped(info, docs) if info.regions else (docs, {})
     if premise.kind == "figure":
         text = _figure_premise(state, scope, notes, index)
+    elif premise.kind == "share":
+        text = _share_premise(state, scope)
     else:
         text = _word_premise(state, scope)
     if not premise.asserted:
@@ -666,6 +680,40 @@ def _word_premise(state: State, scope: dict[str, Document]) -> str | None:
             state.verdict = "yes"
             return f"是的,{compose.where(ev.doc)}:{compose.end_sentence(clause)}{state.cites.cite_evidence(ev)}。" + _figures_behind(state, ev)
     return None
+
+
+# «占…败诉案件数的34.8%»: a share, with the whole it is a share of (what lies between 占 and the figure)
+_SHARE = re.compile(r"占(?P<whole>[^，,。；;]{0,24}?)(?P<value>\d+(?:\.\d+)?)\s*[%％]")
+
+
+def _share_premise(state: State, scope: dict[str, Document]) -> str | None:
+    """«…大多是因为X,对吧?»: the sentence about X that gives X's share decides. Over half confirms; otherwise the
+    answer corrects it, and names the larger share of the same whole when the report gives one."""
+    said = state.info.premise.raw
+    terms = {t: w for t, w in aggregate.form_free(state.terms).items() if t in said} or aggregate.form_free(state.terms)
+    best, best_cov = None, 0.0
+    for ev in state.evidence[:8]:
+        if ev.doc.doc_id not in scope or not _year_ok(ev, state.info) or not (m := _SHARE.search(ev.text)):
+            continue
+        cov = coverage(ev.text[: m.end()], terms)
+        if cov > best_cov:
+            best, best_cov, match = ev, cov, m
+    if best is None or best_cov < MIN_COVERAGE:
+        return None
+    share = float(match["value"])
+    where = compose.where(best.doc)
+    if share > 50:
+        state.verdict = "yes"
+        return f"是的,{where}:{compose.end_sentence(best.text)}{state.cites.cite_evidence(best)}。"
+    state.verdict = "no"
+    text = f"不是,{where}:{compose.end_sentence(best.text)}{state.cites.cite_evidence(best)}。"
+    whole = re.sub(r"\s", "", match["whole"])
+    larger = [(float(m["value"]), e) for e in state.evidence if e is not best and e.doc.doc_id == best.doc.doc_id
+              and (m := _SHARE.search(e.text)) and re.sub(r"\s", "", m["whole"]) == whole and float(m["value"]) > share]
+    if larger:
+        top = max(larger, key=lambda x: x[0])[1]
+        text += f"\n占比更大的是:{compose.end_sentence(top.text)}{state.cites.cite_evidence(top)}。"
+    return text
 
 
 def _figures_behind(state: State, ev: Evidence, most: int = 2) -> str:

@@ -261,10 +261,13 @@ def has_figure(text: str) -> bool:
     return bool(_BARE_FIGURE.search(re.sub(r"(?:19|20)\d{2}\s*年|〔\d+〕\d+号", "", text)))
 
 
-def evidence_rows(evidence: list[Evidence], covered: set[str], w: "FactWriter", terms, allowed: dict[str, Document]) -> list[str]:
-    """One line per region the facts did not cover: its best sentence that states a figure and is about the question."""
+def evidence_rows(evidence: list[Evidence], covered: set[str], w: "FactWriter", terms, allowed: dict[str, Document],
+                  known: dict[str, float] | None = None) -> list[str]:
+    """One line per region the facts did not cover: its best sentence that states a figure and is about the question.
+    `known` is each sentence's coverage of `terms` (the words some report uses) when the caller has it already."""
     lines, seen = [], set(covered)
-    known = {ev.key: coverage(ev.text, terms, ev.chunk.section) for ev in evidence}  # with the words some report uses
+    if known is None:
+        known = {ev.key: coverage(ev.text, terms, ev.chunk.section) for ev in evidence}
     for ev in sorted(evidence, key=lambda e: -known[e.key]):
         region = ev.doc.region
         if region in seen or ev.doc.doc_id not in allowed or known[ev.key] < EVIDENCE_FIGURE_COVERAGE or not has_figure(ev.text):

@@ -21,14 +21,14 @@ _QUESTION_FILLER = re.compile(r"^(请问|想问|问一下|我想知道|查一下
 class Premise:
     """What a question asserts, to be confirmed or corrected before it is answered.
 
-    kind: figure (「…是99.74%吗?」: value and unit), direction (「…增长了吗?」: up/down) or judgement (「…偏低」:
-    high/low)."""
+    kind: figure (「…是99.74%吗?」: value and unit), direction (「…增长了吗?」: up/down), judgement (「…偏低」:
+    high/low) or share (「…大多是因为X吧?」: most; `raw` is what is said to be most)."""
 
     kind: str
     raw: str
     value: float | None = None
     unit: str = ""
-    polarity: str = ""  # up / down / high / low
+    polarity: str = ""  # up / down / high / low / most
     asserted: bool = False  # stated as given inside an open question, not asked as yes/no
     approx: bool = False  # 九成左右: within a few points
 
@@ -107,6 +107,8 @@ _UP = "增长|增加|上升|提高|提升|升高|上涨|增多|升至|升到|增
 _DOWN = "下降|减少|降低|下滑|回落|缩减|减小|降至|降到|更少|更低|更轻|缩小|减轻|少了|变少"
 _HIGH = "较高|偏高|很高|高于|不低"
 _LOW = "较低|偏低|很低|低于|不高|不理想|较差"
+# «…大多是因为X», «主要是X»: X is said to be the larger share (of cases, causes, items) — a claim a share decides.
+_MOST = re.compile(r"(?:绝?大多数?|大部分|多数|多半|主要)(?:都)?(?:是)?(?:因为|由于|出于|属于|来自|是)\s*(?P<what>[^,，。？?吧吗呢]{2,30})")
 _CLAIM = re.compile(r"(第)?(\d+(?:\.\d+)?)\s*(%|个工作日|工作日|件次|人次|名|件|个|项|次|家|部|支|天|万元|亿元|元|人|位)")
 _CN_CLAIM = re.compile(r"第([一二三四五六七八九十]{1,3})(名|位)?|([一二三四五六七八九])成")  # 全省第一, 九成 (= 90%)
 _CN_DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九")}
@@ -186,6 +188,8 @@ def _premise(question: str) -> Premise | None:
         near = question[max(0, question.find(claim.raw) - 6):question.find(claim.raw)]
         claim.polarity = re.search(_UP, near) and "up" or re.search(_DOWN, near) and "down" or ""
         return claim
+    if (m := _MOST.search(question)) and not re.search(r"什么|哪|怎|如何|为何|多少|几", m["what"]):
+        return Premise("share", m["what"], polarity="most")
     if m := re.search(_UP, question):
         return Premise("direction", m.group(0), polarity="up")
     if m := re.search(_DOWN, question):

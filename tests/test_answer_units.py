@@ -211,3 +211,41 @@ def test_a_line_that_cites_only_at_its_end_cites_that_for_each_of_its_sentences(
     assert line_marks(draft) == "安阳市(2021年工作报告):推行减县补乡。[1]截至2021年底下沉人员2614名。[1]"
     assert all(s.endswith("[1]") for s in split_sentences(line_marks(draft)))  # the label's sentence keeps its source
     assert line_marks("甲。[1]乙。[2]") == "甲。[1]乙。[2]"  # a line that cites sentence by sentence is left alone
+
+
+def _share_state(question: str):
+    from qa.answer import State
+    from qa.evidence import Evidence
+    from qa.models import Chunk, Document
+    from qa.query import _premise
+    from qa.retrieval import Filters
+
+    doc = Document(doc_id="d", source="s.txt", ord=0, title="某县2023年法治政府建设情况报告", region="信阳市某县", province="河南省",
+                   city="信阳市", district="某县", level="县区级", year=2023, kind="report", published=None, start=0, end=200)
+    text = ("全年行政诉讼败诉12件。其中因征收补偿款未按期支付败诉9件,占败诉案件总数的75%;"
+            "因证据不足、程序违法败诉3件,占败诉案件总数的25%。")
+    chunk = Chunk("c", "d", 0, text, "", 0, len(text))
+    evidence = []
+    for sentence in re.findall(r"[^。;]+[。;]", text):
+        start = text.index(sentence)
+        evidence.append(Evidence(sentence.rstrip("。;"), chunk, doc, start, start + len(sentence), 1.0, 0.5, 1.0))
+    info = QueryInfo(question=question, premise=_premise(question))
+    state = State(question=question, filters=Filters(), backend="extractive", info=info, evidence=evidence,
+                  terms={"败诉": 1.0, "证据": 1.0, "不足": 1.0, "程序": 1.0, "违法": 1.0, "征收": 1.0, "补偿款": 1.0})
+    return state, {"d": doc}
+
+
+def test_a_claim_that_something_is_most_is_decided_by_its_share():
+    from qa.answer import _share_premise
+    from qa.query import _premise
+
+    assert _premise("败诉案件大多是因为证据不足吧?").kind == "share"
+    assert _premise("败诉案件主要是因为什么?") is None  # asks, claims nothing
+    assert _premise("存在的问题主要是什么?") is None
+    state, scope = _share_state("败诉案件大多是因为证据不足、程序违法,对吧?")
+    text = _share_premise(state, scope)
+    assert state.verdict == "no" and text.startswith("不是") and "25%" in text
+    assert "占比更大的是" in text and "75%" in text  # the larger share of the same whole is named
+    state, scope = _share_state("败诉案件主要是因为征收补偿款未按期支付吗?")
+    text = _share_premise(state, scope)
+    assert state.verdict == "yes" and text.startswith("是的") and "75%" in text and "25%" not in text
