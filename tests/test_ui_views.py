@@ -186,6 +186,25 @@ def test_answer_table_sorts_by_mouse_and_keyboard(context_of, server):  # noqa: 
     assert not pg.errors, pg.errors
 
 
+def test_a_sorted_table_stays_sorted_when_the_chat_redraws(context_of, server):  # noqa: F811
+    pg = context_of()
+    pg.goto(server.url + "/")
+    ask(pg, TABLE)
+    wait_final(pg)
+    table = pg.locator("#qa-chat table.qa-table").first
+    table.locator("button.qa-sort", has_text="数值").click()
+    table.locator("button.qa-sort", has_text="数值").click()
+    assert table.locator("thead th").nth(2).get_attribute("aria-sort") == "descending"
+    before = table.locator("tbody").inner_text()
+    ask(pg, "克拉玛依市行政机关负责人出庭应诉率是多少?")  # the chat redraws every message
+    wait_final(pg, 2)
+    table = pg.locator("#qa-chat table.qa-table").first
+    pg.wait_for_function("(() => { const th = document.querySelectorAll('#qa-chat table.qa-table')[0].querySelectorAll('thead th')[2];"
+                         " return th.getAttribute('aria-sort') === 'descending'; })()")
+    assert table.locator("tbody").inner_text() == before
+    assert not pg.errors, pg.errors
+
+
 def test_all_cited_sentences_highlighted_and_cite_preview(context_of, server):  # noqa: F811
     pg = context_of()
     pg.goto(server.url + "/")
@@ -257,6 +276,30 @@ def test_filters_are_chips_by_the_question_and_stay_visible(context_of, server, 
     pg.locator("#qa-unfilter").click()
     pg.locator("#qa-active").get_by_text("未筛选").wait_for()
     assert pg.locator("#qa-region input").input_value() == "全部地区"
+    assert not pg.errors, pg.errors
+
+
+def test_filters_work_from_the_keyboard_alone(context_of, server):  # noqa: F811
+    pg = context_of()
+    pg.goto(server.url + "/")
+    box = pg.locator("#qa-question textarea")
+    box.wait_for()
+    box.focus()
+    for _ in range(12):  # Tab from the question box to the region chip
+        pg.keyboard.press("Tab")
+        if pg.evaluate("!!(document.activeElement && document.activeElement.closest('#qa-region'))"):
+            break
+    assert pg.evaluate("!!document.activeElement.closest('#qa-region')"), "the region chip is not reachable by Tab"
+    pg.keyboard.type("新乡")
+    pg.keyboard.press("ArrowDown")
+    pg.keyboard.press("Enter")
+    pg.locator("#qa-active").get_by_text("地区:新乡市").wait_for()
+    for _ in range(12):  # on to the control that clears the filters
+        pg.keyboard.press("Tab")
+        if pg.evaluate("!!(document.activeElement && document.activeElement.closest('#qa-unfilter'))"):
+            break
+    pg.keyboard.press("Enter")
+    pg.locator("#qa-active").get_by_text("未筛选").wait_for()
     assert not pg.errors, pg.errors
 
 
