@@ -64,7 +64,7 @@ class Index:
         self._vectors: tuple[int, dict[str, int], np.ndarray] | None = None
         self._vectors_lock = threading.Lock()
         self._mentions: tuple[int, dict[str, tuple[bool, frozenset]]] | None = None
-        self._chunk_docs: tuple[int, list[tuple[str, str]]] | None = None
+        self._chunk_docs: tuple[int, list[tuple[str, str]], dict[str, list[tuple[str, str]]]] | None = None
 
     # ------------------------------------------------------------ parts
     @property
@@ -228,8 +228,19 @@ class Index:
         return len(orphans)
 
     # ------------------------------------------------------------ reads
-    def dense_search(self, query_vec: list[float], k: int, doc_ids: list[str] | None = None) -> dict[str, float]:
-        """chunk_id → cosine similarity for the k nearest chunks (within doc_ids when given)."""
+    def dense_search(self, query_vec: list[float], k: int, doc_ids: list[str] | None = None,
+                     chunk_ids: list[str] | None = None) -> dict[str, float]:
+        """chunk_id → cosine similarity for the k nearest chunks (within doc_ids when given; `chunk_ids`, when given,
+        must be those documents' chunks).
+
+        Within documents, an index of more than MATRIX_ABOVE chunks ranks their chunks exactly from the in-memory
+        matrix: Chroma filters by metadata before its search, and that cost 100 ms for one document and 500 ms for
+        1,999 of 2,000 at 100× the seeds (against 9 ms unfiltered; measured 2026-12-04, load ~3). Chroma's filtered
+        search is an HNSW walk, so it may miss a neighbour the exact ranking finds; smaller indexes keep using it."""
+        if doc_ids and self._matrix_sized():
+            wanted = chunk_ids if chunk_ids is not None else [cid for cid, _ in self.chunk_doc_ids(doc_ids)]
+            scores = self.dense_scores(query_vec, wanted, matrix=True)
+            return dict(sorted(scores.items(), key=lambda item: -item[1])[:k])
         where = {"doc_id": {"$in": doc_ids}} if doc_ids else None
         store = self.vectorstore
         try:
@@ -238,12 +249,13 @@ class Index:
             raise IndexUnavailable(f"向量库不可用 ({exc})") from exc
         return {doc.id: 1.0 - float(distance) for doc, distance in found}  # cosine distance → similarity
 
-    def dense_scores(self, query_vec: list[float], chunk_ids: list[str]) -> dict[str, float]:
-        """Exact similarities for given chunks, so fusion never treats an unseen chunk as a zero."""
+    def dense_scores(self, query_vec: list[float], chunk_ids: list[str], matrix: bool = False) -> dict[str, float]:
+        """Exact similarities for given chunks, so fusion never treats an unseen chunk as a zero (from the matrix of
+        all vectors when many are asked for, or when `matrix`)."""
         if not chunk_ids:
             return {}
         q = np.asarray(query_vec, dtype=np.float32)
-        if len(chunk_ids) > MATRIX_ABOVE:
+        if matrix or len(chunk_ids) > MATRIX_ABOVE:
             position, matrix = self.vector_matrix()
             known = [c for c in chunk_ids if c in position]
             scores = dict(zip(known, (matrix[[position[c] for c in known]] @ q).tolist())) if known else {}
@@ -278,20 +290,32 @@ class Index:
             self._vectors = (version, {cid: i for i, cid in enumerate(kept)}, matrix)
             return self._vectors[1], self._vectors[2]
 
+    def _matrix_sized(self) -> bool:
+        """The index is big enough to keep every vector in memory (warm() loads the matrix then)."""
+        return len(self._chunk_rows()[1]) > MATRIX_ABOVE
+
+    def _chunk_rows(self) -> tuple[list[tuple[str, str]], dict[str, list[tuple[str, str]]]]:
+        version = self.catalog.version()  # before the rows: a write in between only makes the next call read again
+        cached = self._chunk_docs
+        if cached is None or cached[0] != version:
+            rows = self.catalog.chunk_doc_ids()
+            by_doc: dict[str, list[tuple[str, str]]] = {}
+            for row in rows:
+                by_doc.setdefault(row[1], []).append(row)
+            cached = self._chunk_docs = (version, rows, by_doc)
+        return cached[1], cached[2]
+
     def chunk_doc_ids(self, doc_ids: list[str] | None = None) -> list[tuple[str, str]]:
         """Catalog.chunk_doc_ids, from a list read once per catalogue version: (chunk_id, doc_id) in (doc_id, ord)
         order, of the given documents (all when None). «Which regions…» questions take every chunk: reading and
         sorting 30,536 rows per question cost ~150 ms at 2,000 reports (profiled 2026-12-04, load ~12)."""
-        version = self.catalog.version()  # before the rows: a write in between only makes the next call read again
-        cached = self._chunk_docs
-        if cached is None or cached[0] != version:
-            cached = self._chunk_docs = (version, self.catalog.chunk_doc_ids())
+        rows, by_doc = self._chunk_rows()
         if doc_ids is None:
-            return list(cached[1])
-        wanted = set(doc_ids)
-        return [row for row in cached[1] if row[1] in wanted]
+            return list(rows)
+        # rows are in (doc_id, ord) order: the given documents' runs, in doc_id order, are the same rows
+        return [row for doc_id in sorted(set(doc_ids)) for row in by_doc.get(doc_id, ())]
 
-    def doc_regions(self) -> dict[str, tuple[bool, frozenset]]:
+    def doc_regions(self) -> "DocRegions":
         """doc_id → (its attribution is certain, every region its text names), for the catalogue's current version.
 
         A region filter keeps a document that names the region, or whose own region was guessed: on NCPQA the
@@ -314,6 +338,7 @@ class Index:
                 texts[doc.source] = self.catalog.file_text(doc.source) or ""
             text = texts[doc.source][doc.start : doc.end] if doc.end > doc.start else texts[doc.source]
             out[doc.doc_id] = (attribution_certain(doc, text), frozenset(found.get(doc.doc_id, ())))
+        out = DocRegions(out)
         self._mentions = (version, out)
         return out
 
@@ -370,6 +395,38 @@ class Index:
                 self._vectorstore = None  # reconnect on the next request
             return {"reachable": False, "error": str(exc)[:200], "vectors": None, "chunks": chunks, "consistent": None}
         return {"reachable": True, "vectors": vectors, "chunks": chunks, "consistent": vectors >= chunks}
+
+
+class DocRegions(dict):
+    """Index.doc_regions: doc_id → (attribution certain, every region its text names), with the inverse built once
+    per catalogue version: which documents name a place inside a given region.
+
+    A question that names a region asked, for each of 2,000 documents, whether any of the ~10 places its text names
+    lies inside that region: ~125 ms a question at 100× the seeds (profiled 2026-12-04, under load ~3). The inverse
+    answers the same question by lookup. Invariant: `naming(regions)` is exactly
+    {doc_id : any(r.contains(m) for m in named for r in regions)}."""
+
+    def __init__(self, items: dict[str, tuple[bool, frozenset]]):
+        super().__init__(items)
+        self._naming: dict[tuple[str, str, str], set[str]] = {}
+        for doc_id, (_, named) in items.items():
+            for place in named:
+                for key in containing_keys(place):
+                    self._naming.setdefault(key, set()).add(doc_id)
+
+    def naming(self, regions) -> set[str]:
+        out: set[str] = set()
+        for r in regions:
+            out |= self._naming.get((r.province, r.city, r.district), set())
+        return out
+
+
+def containing_keys(place) -> tuple[tuple[str, str, str], ...]:
+    """(province, city, district) of every region r with r.contains(place): r.city is "" or place's city, r.district
+    "" or place's district (gazetteer.Region.contains)."""
+    cities = ("", place.city) if place.city else ("",)
+    districts = ("", place.district) if place.district else ("",)
+    return tuple((place.province, c, d) for c in cities for d in districts)
 
 
 def parent_key(doc_id: str, section: str) -> str:

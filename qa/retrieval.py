@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .gazetteer import Region, gazetteer
-from .index import Index
+from .index import DocRegions, Index
 from .lexical import tokenize
 from .models import Document, Hit
 from .query import QueryInfo, analyze, doc_region
@@ -52,13 +52,18 @@ def allowed_docs(docs: list[Document], filters: Filters, info: QueryInfo | None,
         regions = resolve_region(filters.region, docs)
         out = [d for d in out if any(r.contains(doc_region(d)) for r in regions)]
     elif info and info.regions and region_mode in ("narrow", "attribution"):
+        # Index.doc_regions answers "does its text name a place in these regions" by lookup (DocRegions.naming)
+        naming = regions_of.naming(info.regions) if isinstance(regions_of, DocRegions) else None
+
         def about(d: Document) -> bool:
             if any(r.contains(doc_region(d)) for r in info.regions):
                 return True
             if regions_of is None:
                 return False
             certain, named = regions_of.get(d.doc_id, (False, frozenset()))
-            return not certain or any(r.contains(m) for m in named for r in info.regions)
+            if not certain:
+                return True
+            return d.doc_id in naming if naming is not None else any(r.contains(m) for m in named for r in info.regions)
 
         out = [d for d in out if about(d)] or out
     if filters.year:
@@ -131,7 +136,8 @@ def search(
                 taken += 1
 
     query_vec = index.embeddings.embed_query(question)
-    dense = index.dense_search(query_vec, s.dense_candidates, [d.doc_id for d in allowed] if restricted else None)
+    dense = index.dense_search(query_vec, s.dense_candidates, [d.doc_id for d in allowed] if restricted else None,
+                               [cid for cid, _ in allowed_chunks] if restricted else None)
     for cid in dense:
         candidates.setdefault(cid, float(bm25_all[lexical.position[cid]]) if cid in lexical.position else 0.0)
     missing = [cid for cid in candidates if cid not in dense]
@@ -196,7 +202,7 @@ def _per_document(index: Index, lexical, question: str, rows: list[tuple[str, st
         return out
 
     query_vec = index.embeddings.embed_query(question)
-    dense = index.dense_search(query_vec, s.dense_candidates, list(doc_by_id) if restricted else None)
+    dense = index.dense_search(query_vec, s.dense_candidates, list(doc_by_id) if restricted else None, ids if restricted else None)
     dense.update(index.dense_scores(query_vec, [cid for cid in ids if cid not in dense]))
     bm25 = field_values(bm25_all)
     dn = np.array([dense.get(c, 0.0) for c in ids], dtype=np.float32)
