@@ -64,6 +64,7 @@ class Index:
         self._vectors: tuple[int, dict[str, int], np.ndarray] | None = None
         self._vectors_lock = threading.Lock()
         self._mentions: tuple[int, dict[str, tuple[bool, frozenset]]] | None = None
+        self._arrays: ChunkArrays | None = None
         self._chunk_docs: tuple[int, list[tuple[str, str]], dict[str, list[tuple[str, str]]]] | None = None
 
     # ------------------------------------------------------------ parts
@@ -134,27 +135,35 @@ class Index:
                 return self._lexical[0]
             lexical = LexicalIndex.load(self.settings.lexical_dir, version)
             if lexical is None:
-                # Every occurrence of a token or bigram as one shared string: at 2,000 reports the fields hold ~1.8 M
-                # jieba tokens and ~4.5 M bigrams, each its own str object when decoded or sliced; building BM25 then
-                # peaked at +800 MB (measured 2026-12-04 on a 30,536-chunk index). Same strings, same index.
-                memo: dict[str, str] = {}
-                intern = lambda xs: [memo.setdefault(x, x) for x in xs]  # noqa: E731
-                version, rows = self.catalog.lexical_rows(intern)  # the version these rows really are
-                docs = {d.doc_id: d for d in self.catalog.documents()}
-                ids, tokens, bigrams, parents = [], [], [], []
-                for cid, doc_id, text, section, toks in rows:
-                    doc = docs.get(doc_id)
-                    ids.append(cid)
-                    tokens.append(toks)
-                    parents.append(parent_key(doc_id, section))
-                    bigrams.append(intern(char_bigrams(Chunk(cid, doc_id, 0, text, section, 0, 0).search_text(doc) if doc else text)))
-                # A passage: a chunk of a document cut into passages (one block of text); only those exceed chunk_max.
-                long_docs = {doc_id for _, doc_id, text, _, _ in rows if len(text) > self.settings.chunk_max}
-                passages = [doc_id in long_docs for _, doc_id, _, _, _ in rows]
-                lexical = LexicalIndex(ids, tokens, bigrams, parents, passages)
+                _release_free_heap()
+                version, fields = self._lexical_fields()
+                # each input is dropped once its field is built (LexicalIndex.consume): the 100x ingest peaked here
+                lexical = LexicalIndex.consume(fields)
                 lexical.save(self.settings.lexical_dir, version)
             self._lexical = (lexical, version)
             return lexical
+
+    def _lexical_fields(self) -> tuple[int, dict]:
+        """(the catalogue version read, LexicalIndex's inputs by name) from one read of the chunks; the chunk texts
+        are not kept once their bigrams are taken."""
+        # Every occurrence of a token or bigram as one shared string: at 2,000 reports the fields hold ~1.8 M
+        # jieba tokens and ~4.5 M bigrams, each its own str object when decoded or sliced; building BM25 then
+        # peaked at +800 MB (measured 2026-12-04 on a 30,536-chunk index). Same strings, same index.
+        memo: dict[str, str] = {}
+        intern = lambda xs: [memo.setdefault(x, x) for x in xs]  # noqa: E731
+        version, rows = self.catalog.lexical_rows(intern)  # the version these rows really are
+        docs = {d.doc_id: d for d in self.catalog.documents()}
+        ids, tokens, bigrams, parents = [], [], [], []
+        for cid, doc_id, text, section, toks in rows:
+            doc = docs.get(doc_id)
+            ids.append(cid)
+            tokens.append(toks)
+            parents.append(parent_key(doc_id, section))
+            bigrams.append(intern(char_bigrams(Chunk(cid, doc_id, 0, text, section, 0, 0).search_text(doc) if doc else text)))
+        # A passage: a chunk of a document cut into passages (one block of text); only those exceed chunk_max.
+        long_docs = {doc_id for _, doc_id, text, _, _ in rows if len(text) > self.settings.chunk_max}
+        passages = [doc_id in long_docs for _, doc_id, _, _, _ in rows]
+        return version, {"ids": ids, "tokens": tokens, "bigrams": bigrams, "parents": parents, "passages": passages}
 
     # ------------------------------------------------------------ writes
     def add_source(self, src: SourceText, docs: list[tuple[Document, list[Chunk]]], facts: list[dict] | None = None, progress=None,
@@ -262,6 +271,42 @@ class Index:
             rest = [c for c in chunk_ids if c not in position]  # written since the matrix was read
             return scores | (self._fetch_scores(q, rest) if rest else {})
         return self._fetch_scores(q, chunk_ids)
+
+    def chunk_arrays(self, lexical: LexicalIndex) -> "ChunkArrays | None":
+        """Every chunk of the current catalogue version as arrays for «which regions…» questions (which score them
+        all), built once per version and BM25 snapshot: at 2,000 reports, looking up 30,536 ids in the BM25 positions,
+        the vector matrix and the documents cost ~35 ms a question. None below MATRIX_ABOVE chunks."""
+        rows, _ = self._chunk_rows()
+        if len(rows) <= MATRIX_ABOVE:
+            return None
+        position, _ = self.vector_matrix()
+        with self._vectors_lock:
+            cached = self._arrays
+            if cached is not None and cached.rows is rows and cached.lexical is lexical and cached.position is position:
+                return cached
+            self._arrays = ChunkArrays(rows, lexical, position)
+            return self._arrays
+
+    def dense_array(self, query_vec: list[float], chunk_ids: list[str], rows: np.ndarray | None = None) -> np.ndarray:
+        """dense_scores(query_vec, chunk_ids) as an array in the order of chunk_ids (0.0 for a chunk without a vector).
+
+        «Which regions…» questions score all 30,536 chunks at 2,000 reports: the dict of scores and the Python loops
+        over it cost ~140 ms of a question's ~600 (cProfile, 2026-12-04, load ~3)."""
+        if len(chunk_ids) <= MATRIX_ABOVE:
+            scores = self.dense_scores(query_vec, chunk_ids)
+            return np.array([scores.get(c, 0.0) for c in chunk_ids], dtype=np.float32)
+        q = np.asarray(query_vec, dtype=np.float32)
+        position, matrix = self.vector_matrix()
+        if rows is None or len(rows) != len(chunk_ids):  # `rows`: the chunks' rows in this matrix (ChunkArrays)
+            rows = np.fromiter((position.get(c, -1) for c in chunk_ids), dtype=np.int64, count=len(chunk_ids))
+        out = np.zeros(len(chunk_ids), dtype=np.float32)
+        known = rows >= 0
+        out[known] = (matrix @ q)[rows[known]]
+        if not known.all():  # written since the matrix was read
+            rest = [chunk_ids[i] for i in np.flatnonzero(~known)]
+            fetched = self._fetch_scores(q, rest)
+            out[~known] = [fetched.get(c, 0.0) for c in rest]
+        return out
 
     def vector_matrix(self) -> tuple[dict[str, int], np.ndarray]:
         """Every catalogued chunk's vector in one matrix, for the catalogue's current version.
@@ -397,6 +442,21 @@ class Index:
         return {"reachable": True, "vectors": vectors, "chunks": chunks, "consistent": vectors >= chunks}
 
 
+class ChunkArrays:
+    """Index.chunk_arrays: every catalogued chunk (`rows`, (chunk_id, doc_id) in (doc_id, ord) order) with, per chunk,
+    its position in one BM25 snapshot (`lexical_rows`, -1 if absent), its row in one vector matrix (`matrix_rows`,
+    -1 if absent) and its document's index in `doc_ids` (`of_doc`). Read-only once built."""
+
+    def __init__(self, rows: list[tuple[str, str]], lexical: LexicalIndex, position: dict[str, int]):
+        self.rows, self.lexical, self.position = rows, lexical, position
+        self.ids = [cid for cid, _ in rows]
+        self.lexical_rows = np.fromiter((lexical.position.get(c, -1) for c in self.ids), dtype=np.int64, count=len(rows))
+        self.matrix_rows = np.fromiter((position.get(c, -1) for c in self.ids), dtype=np.int64, count=len(rows))
+        self.doc_ids = list(dict.fromkeys(d for _, d in rows))
+        index = {d: i for i, d in enumerate(self.doc_ids)}
+        self.of_doc = np.fromiter((index[d] for _, d in rows), dtype=np.int64, count=len(rows))
+
+
 class DocRegions(dict):
     """Index.doc_regions: doc_id → (attribution certain, every region its text names), with the inverse built once
     per catalogue version: which documents name a place inside a given region.
@@ -427,6 +487,21 @@ def containing_keys(place) -> tuple[tuple[str, str, str], ...]:
     cities = ("", place.city) if place.city else ("",)
     districts = ("", place.district) if place.district else ("",)
     return tuple((place.province, c, d) for c in cities for d in districts)
+
+
+def _release_free_heap() -> None:
+    """Hand the heap an ingest left free back to the OS before the BM25 build adds its own peak on top.
+
+    After indexing 2,000 reports the process held 527 MB, of which glibc gave back 33 MB on malloc_trim (measured
+    2026-12-04, stand-in vectors); without it that memory only counts in the peak. Not glibc: nothing to do."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def parent_key(doc_id: str, section: str) -> str:

@@ -173,3 +173,17 @@ def test_doc_regions_inverse_names_the_same_documents_as_the_loop(seed_index):
         expected = {d for d, (_, named) in regions_of.items() if any(region.contains(m) for m in named)}
         assert regions_of.naming([region]) == expected, region
     assert regions_of.naming(asked[:3]) == set().union(*(regions_of.naming([r]) for r in asked[:3]))
+
+
+def test_which_search_over_arrays_kept_per_version_gives_the_same_hits(seed_index, monkeypatch):
+    """search(per_doc=n) over every chunk uses arrays kept per catalogue version (Index.chunk_arrays) once the index
+    is big; the hits, scores and ranks are those of the per-question lists."""
+    import qa.index
+
+    question = "哪些地区行政机关负责人出庭应诉率达100%?"
+    lists = [(h.chunk_ids, h.score, h.dense, h.rank) for h in search(seed_index, question, per_doc=2)]
+    monkeypatch.setattr(qa.index, "MATRIX_ABOVE", 0)
+    assert seed_index.chunk_arrays(seed_index.lexical()) is seed_index.chunk_arrays(seed_index.lexical())  # kept
+    arrays = [(h.chunk_ids, h.score, h.dense, h.rank) for h in search(seed_index, question, per_doc=2)]
+    assert [a[0] for a in arrays] == [b[0] for b in lists] and [a[3] for a in arrays] == [b[3] for b in lists]
+    assert max(abs(a[1] - b[1]) + abs(a[2] - b[2]) for a, b in zip(arrays, lists)) < 1e-6
