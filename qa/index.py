@@ -64,7 +64,8 @@ class Index:
         self._vectors: tuple[int, dict[str, int], np.ndarray] | None = None
         self._vectors_lock = threading.Lock()
         self._mentions: tuple[int, dict[str, tuple[bool, frozenset]]] | None = None
-        self._chunk_docs: tuple[int, list[tuple[str, str]]] | None = None
+        self._arrays: ChunkArrays | None = None
+        self._chunk_docs: tuple[int, list[tuple[str, str]], dict[str, list[tuple[str, str]]]] | None = None
 
     # ------------------------------------------------------------ parts
     @property
@@ -134,27 +135,35 @@ class Index:
                 return self._lexical[0]
             lexical = LexicalIndex.load(self.settings.lexical_dir, version)
             if lexical is None:
-                # Every occurrence of a token or bigram as one shared string: at 2,000 reports the fields hold ~1.8 M
-                # jieba tokens and ~4.5 M bigrams, each its own str object when decoded or sliced; building BM25 then
-                # peaked at +800 MB (measured 2026-12-04 on a 30,536-chunk index). Same strings, same index.
-                memo: dict[str, str] = {}
-                intern = lambda xs: [memo.setdefault(x, x) for x in xs]  # noqa: E731
-                version, rows = self.catalog.lexical_rows(intern)  # the version these rows really are
-                docs = {d.doc_id: d for d in self.catalog.documents()}
-                ids, tokens, bigrams, parents = [], [], [], []
-                for cid, doc_id, text, section, toks in rows:
-                    doc = docs.get(doc_id)
-                    ids.append(cid)
-                    tokens.append(toks)
-                    parents.append(parent_key(doc_id, section))
-                    bigrams.append(intern(char_bigrams(Chunk(cid, doc_id, 0, text, section, 0, 0).search_text(doc) if doc else text)))
-                # A passage: a chunk of a document cut into passages (one block of text); only those exceed chunk_max.
-                long_docs = {doc_id for _, doc_id, text, _, _ in rows if len(text) > self.settings.chunk_max}
-                passages = [doc_id in long_docs for _, doc_id, _, _, _ in rows]
-                lexical = LexicalIndex(ids, tokens, bigrams, parents, passages)
+                _release_free_heap()
+                version, fields = self._lexical_fields()
+                # each input is dropped once its field is built (LexicalIndex.consume): the 100x ingest peaked here
+                lexical = LexicalIndex.consume(fields)
                 lexical.save(self.settings.lexical_dir, version)
             self._lexical = (lexical, version)
             return lexical
+
+    def _lexical_fields(self) -> tuple[int, dict]:
+        """(the catalogue version read, LexicalIndex's inputs by name) from one read of the chunks; the chunk texts
+        are not kept once their bigrams are taken."""
+        # Every occurrence of a token or bigram as one shared string: at 2,000 reports the fields hold ~1.8 M
+        # jieba tokens and ~4.5 M bigrams, each its own str object when decoded or sliced; building BM25 then
+        # peaked at +800 MB (measured 2026-12-04 on a 30,536-chunk index). Same strings, same index.
+        memo: dict[str, str] = {}
+        intern = lambda xs: [memo.setdefault(x, x) for x in xs]  # noqa: E731
+        version, rows = self.catalog.lexical_rows(intern)  # the version these rows really are
+        docs = {d.doc_id: d for d in self.catalog.documents()}
+        ids, tokens, bigrams, parents = [], [], [], []
+        for cid, doc_id, text, section, toks in rows:
+            doc = docs.get(doc_id)
+            ids.append(cid)
+            tokens.append(toks)
+            parents.append(parent_key(doc_id, section))
+            bigrams.append(intern(char_bigrams(Chunk(cid, doc_id, 0, text, section, 0, 0).search_text(doc) if doc else text)))
+        # A passage: a chunk of a document cut into passages (one block of text); only those exceed chunk_max.
+        long_docs = {doc_id for _, doc_id, text, _, _ in rows if len(text) > self.settings.chunk_max}
+        passages = [doc_id in long_docs for _, doc_id, _, _, _ in rows]
+        return version, {"ids": ids, "tokens": tokens, "bigrams": bigrams, "parents": parents, "passages": passages}
 
     # ------------------------------------------------------------ writes
     def add_source(self, src: SourceText, docs: list[tuple[Document, list[Chunk]]], facts: list[dict] | None = None, progress=None,
@@ -228,8 +237,19 @@ class Index:
         return len(orphans)
 
     # ------------------------------------------------------------ reads
-    def dense_search(self, query_vec: list[float], k: int, doc_ids: list[str] | None = None) -> dict[str, float]:
-        """chunk_id → cosine similarity for the k nearest chunks (within doc_ids when given)."""
+    def dense_search(self, query_vec: list[float], k: int, doc_ids: list[str] | None = None,
+                     chunk_ids: list[str] | None = None) -> dict[str, float]:
+        """chunk_id → cosine similarity for the k nearest chunks (within doc_ids when given; `chunk_ids`, when given,
+        must be those documents' chunks).
+
+        Within documents, an index of more than MATRIX_ABOVE chunks ranks their chunks exactly from the in-memory
+        matrix: Chroma filters by metadata before its search, and that cost 100 ms for one document and 500 ms for
+        1,999 of 2,000 at 100× the seeds (against 9 ms unfiltered; measured 2026-12-04, load ~3). Chroma's filtered
+        search is an HNSW walk, so it may miss a neighbour the exact ranking finds; smaller indexes keep using it."""
+        if doc_ids and self._matrix_sized():
+            wanted = chunk_ids if chunk_ids is not None else [cid for cid, _ in self.chunk_doc_ids(doc_ids)]
+            scores = self.dense_scores(query_vec, wanted, matrix=True)
+            return dict(sorted(scores.items(), key=lambda item: -item[1])[:k])
         where = {"doc_id": {"$in": doc_ids}} if doc_ids else None
         store = self.vectorstore
         try:
@@ -238,18 +258,56 @@ class Index:
             raise IndexUnavailable(f"向量库不可用 ({exc})") from exc
         return {doc.id: 1.0 - float(distance) for doc, distance in found}  # cosine distance → similarity
 
-    def dense_scores(self, query_vec: list[float], chunk_ids: list[str]) -> dict[str, float]:
-        """Exact similarities for given chunks, so fusion never treats an unseen chunk as a zero."""
+    def dense_scores(self, query_vec: list[float], chunk_ids: list[str], matrix: bool = False) -> dict[str, float]:
+        """Exact similarities for given chunks, so fusion never treats an unseen chunk as a zero (from the matrix of
+        all vectors when many are asked for, when `matrix`, or in an index that keeps one: fetching ~100 vectors from
+        Chroma cost ~15 ms a question at 2,000 reports)."""
         if not chunk_ids:
             return {}
         q = np.asarray(query_vec, dtype=np.float32)
-        if len(chunk_ids) > MATRIX_ABOVE:
+        if matrix or len(chunk_ids) > MATRIX_ABOVE or self._matrix_sized():
             position, matrix = self.vector_matrix()
             known = [c for c in chunk_ids if c in position]
             scores = dict(zip(known, (matrix[[position[c] for c in known]] @ q).tolist())) if known else {}
             rest = [c for c in chunk_ids if c not in position]  # written since the matrix was read
             return scores | (self._fetch_scores(q, rest) if rest else {})
         return self._fetch_scores(q, chunk_ids)
+
+    def chunk_arrays(self, lexical: LexicalIndex) -> "ChunkArrays | None":
+        """Every chunk of the current catalogue version as arrays for «which regions…» questions (which score them
+        all), built once per version and BM25 snapshot: at 2,000 reports, looking up 30,536 ids in the BM25 positions,
+        the vector matrix and the documents cost ~35 ms a question. None below MATRIX_ABOVE chunks."""
+        rows, _ = self._chunk_rows()
+        if len(rows) <= MATRIX_ABOVE:
+            return None
+        position, _ = self.vector_matrix()
+        with self._vectors_lock:
+            cached = self._arrays
+            if cached is not None and cached.rows is rows and cached.lexical is lexical and cached.position is position:
+                return cached
+            self._arrays = ChunkArrays(rows, lexical, position)
+            return self._arrays
+
+    def dense_array(self, query_vec: list[float], chunk_ids: list[str], rows: np.ndarray | None = None) -> np.ndarray:
+        """dense_scores(query_vec, chunk_ids) as an array in the order of chunk_ids (0.0 for a chunk without a vector).
+
+        «Which regions…» questions score all 30,536 chunks at 2,000 reports: the dict of scores and the Python loops
+        over it cost ~140 ms of a question's ~600 (cProfile, 2026-12-04, load ~3)."""
+        if len(chunk_ids) <= MATRIX_ABOVE:
+            scores = self.dense_scores(query_vec, chunk_ids)
+            return np.array([scores.get(c, 0.0) for c in chunk_ids], dtype=np.float32)
+        q = np.asarray(query_vec, dtype=np.float32)
+        position, matrix = self.vector_matrix()
+        if rows is None or len(rows) != len(chunk_ids):  # `rows`: the chunks' rows in this matrix (ChunkArrays)
+            rows = np.fromiter((position.get(c, -1) for c in chunk_ids), dtype=np.int64, count=len(chunk_ids))
+        out = np.zeros(len(chunk_ids), dtype=np.float32)
+        known = rows >= 0
+        out[known] = (matrix @ q)[rows[known]]
+        if not known.all():  # written since the matrix was read
+            rest = [chunk_ids[i] for i in np.flatnonzero(~known)]
+            fetched = self._fetch_scores(q, rest)
+            out[~known] = [fetched.get(c, 0.0) for c in rest]
+        return out
 
     def vector_matrix(self) -> tuple[dict[str, int], np.ndarray]:
         """Every catalogued chunk's vector in one matrix, for the catalogue's current version.
@@ -278,20 +336,32 @@ class Index:
             self._vectors = (version, {cid: i for i, cid in enumerate(kept)}, matrix)
             return self._vectors[1], self._vectors[2]
 
+    def _matrix_sized(self) -> bool:
+        """The index is big enough to keep every vector in memory (warm() loads the matrix then)."""
+        return len(self._chunk_rows()[1]) > MATRIX_ABOVE
+
+    def _chunk_rows(self) -> tuple[list[tuple[str, str]], dict[str, list[tuple[str, str]]]]:
+        version = self.catalog.version()  # before the rows: a write in between only makes the next call read again
+        cached = self._chunk_docs
+        if cached is None or cached[0] != version:
+            rows = self.catalog.chunk_doc_ids()
+            by_doc: dict[str, list[tuple[str, str]]] = {}
+            for row in rows:
+                by_doc.setdefault(row[1], []).append(row)
+            cached = self._chunk_docs = (version, rows, by_doc)
+        return cached[1], cached[2]
+
     def chunk_doc_ids(self, doc_ids: list[str] | None = None) -> list[tuple[str, str]]:
         """Catalog.chunk_doc_ids, from a list read once per catalogue version: (chunk_id, doc_id) in (doc_id, ord)
         order, of the given documents (all when None). «Which regions…» questions take every chunk: reading and
         sorting 30,536 rows per question cost ~150 ms at 2,000 reports (profiled 2026-12-04, load ~12)."""
-        version = self.catalog.version()  # before the rows: a write in between only makes the next call read again
-        cached = self._chunk_docs
-        if cached is None or cached[0] != version:
-            cached = self._chunk_docs = (version, self.catalog.chunk_doc_ids())
+        rows, by_doc = self._chunk_rows()
         if doc_ids is None:
-            return list(cached[1])
-        wanted = set(doc_ids)
-        return [row for row in cached[1] if row[1] in wanted]
+            return list(rows)
+        # rows are in (doc_id, ord) order: the given documents' runs, in doc_id order, are the same rows
+        return [row for doc_id in sorted(set(doc_ids)) for row in by_doc.get(doc_id, ())]
 
-    def doc_regions(self) -> dict[str, tuple[bool, frozenset]]:
+    def doc_regions(self) -> "DocRegions":
         """doc_id → (its attribution is certain, every region its text names), for the catalogue's current version.
 
         A region filter keeps a document that names the region, or whose own region was guessed: on NCPQA the
@@ -314,6 +384,7 @@ class Index:
                 texts[doc.source] = self.catalog.file_text(doc.source) or ""
             text = texts[doc.source][doc.start : doc.end] if doc.end > doc.start else texts[doc.source]
             out[doc.doc_id] = (attribution_certain(doc, text), frozenset(found.get(doc.doc_id, ())))
+        out = DocRegions(out)
         self._mentions = (version, out)
         return out
 
@@ -370,6 +441,68 @@ class Index:
                 self._vectorstore = None  # reconnect on the next request
             return {"reachable": False, "error": str(exc)[:200], "vectors": None, "chunks": chunks, "consistent": None}
         return {"reachable": True, "vectors": vectors, "chunks": chunks, "consistent": vectors >= chunks}
+
+
+class ChunkArrays:
+    """Index.chunk_arrays: every catalogued chunk (`rows`, (chunk_id, doc_id) in (doc_id, ord) order) with, per chunk,
+    its position in one BM25 snapshot (`lexical_rows`, -1 if absent), its row in one vector matrix (`matrix_rows`,
+    -1 if absent) and its document's index in `doc_ids` (`of_doc`). Read-only once built."""
+
+    def __init__(self, rows: list[tuple[str, str]], lexical: LexicalIndex, position: dict[str, int]):
+        self.rows, self.lexical, self.position = rows, lexical, position
+        self.ids = [cid for cid, _ in rows]
+        self.lexical_rows = np.fromiter((lexical.position.get(c, -1) for c in self.ids), dtype=np.int64, count=len(rows))
+        self.matrix_rows = np.fromiter((position.get(c, -1) for c in self.ids), dtype=np.int64, count=len(rows))
+        self.doc_ids = list(dict.fromkeys(d for _, d in rows))
+        index = {d: i for i, d in enumerate(self.doc_ids)}
+        self.of_doc = np.fromiter((index[d] for _, d in rows), dtype=np.int64, count=len(rows))
+
+
+class DocRegions(dict):
+    """Index.doc_regions: doc_id → (attribution certain, every region its text names), with the inverse built once
+    per catalogue version: which documents name a place inside a given region.
+
+    A question that names a region asked, for each of 2,000 documents, whether any of the ~10 places its text names
+    lies inside that region: ~125 ms a question at 100× the seeds (profiled 2026-12-04, under load ~3). The inverse
+    answers the same question by lookup. Invariant: `naming(regions)` is exactly
+    {doc_id : any(r.contains(m) for m in named for r in regions)}."""
+
+    def __init__(self, items: dict[str, tuple[bool, frozenset]]):
+        super().__init__(items)
+        self._naming: dict[tuple[str, str, str], set[str]] = {}
+        for doc_id, (_, named) in items.items():
+            for place in named:
+                for key in containing_keys(place):
+                    self._naming.setdefault(key, set()).add(doc_id)
+
+    def naming(self, regions) -> set[str]:
+        out: set[str] = set()
+        for r in regions:
+            out |= self._naming.get((r.province, r.city, r.district), set())
+        return out
+
+
+def containing_keys(place) -> tuple[tuple[str, str, str], ...]:
+    """(province, city, district) of every region r with r.contains(place): r.city is "" or place's city, r.district
+    "" or place's district (gazetteer.Region.contains)."""
+    cities = ("", place.city) if place.city else ("",)
+    districts = ("", place.district) if place.district else ("",)
+    return tuple((place.province, c, d) for c in cities for d in districts)
+
+
+def _release_free_heap() -> None:
+    """Hand the heap an ingest left free back to the OS before the BM25 build adds its own peak on top.
+
+    After indexing 2,000 reports the process held 527 MB, of which glibc gave back 33 MB on malloc_trim (measured
+    2026-12-04, stand-in vectors); without it that memory only counts in the peak. Not glibc: nothing to do."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def parent_key(doc_id: str, section: str) -> str:

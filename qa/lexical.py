@@ -116,6 +116,17 @@ class LexicalIndex:
         self.bm25 = _bm25(tokens) if ids else _bm25([])
         self._fields(bigrams, parents)
 
+    @classmethod
+    def consume(cls, fields: dict) -> "LexicalIndex":
+        """LexicalIndex(**fields), emptying `fields` so that each input is freed as soon as its own field is built.
+
+        The same index. Built from lists the caller still held, the three fields' inputs (~1.8 M token and ~9 M
+        bigram references at 2,000 reports) all lived until the last field was built, under the BM25 builds' own
+        peaks; ingest + BM25 build at 100x peaked at 817-824 MB (measured 2026-12-04, stand-in vectors)."""
+        self = cls(fields.pop("ids"), fields.pop("tokens"), None, None, fields.pop("passages"))
+        self._fields(fields.pop("bigrams"), fields.pop("parents"))
+        return self
+
     def _fields(self, bigrams: list[list[str]] | None, parents: list[str] | None) -> None:
         """The bigram field per chunk, and per parent (a parent's text is its chunks' bigrams together)."""
         self.has_bigrams = bool(bigrams) and bigrams is not None and len(bigrams) == len(self.ids)
@@ -133,6 +144,7 @@ class LexicalIndex:
                     self.parent_names.append(doc_id)
                 per_doc[index[doc_id]] += toks
                 self.parent_of.append(index[doc_id])
+            bigrams = None  # freed here when the caller handed them over (consume), before the parent field's build
             self.parent = _bm25(per_doc)
 
     def scores(self, query_tokens: list[str]) -> np.ndarray:

@@ -250,6 +250,18 @@ class OnnxE5:
     per run, shared by the batch), so they stay off. Two single-threaded runs side by side keep both cores busy
     without the spinning. Graph optimisation: ORT_ENABLE_ALL and ORT_ENABLE_BASIC ran at the same speed (the
     hand-built graph offers few fusions); ALL is kept, explicitly.
+
+    Where the time goes, and what was tried for issue #14 (2026-12-04, 150 synthetic chunks of 104 tokens, one thread,
+    one text per run, both graphs alternated in one run, load 2-3): 17.3 CPU-s per 100 texts, 80% in the int8 MatMuls
+    (DynamicQuantizeMatMul 60%, MatMulIntegerToFloat 20%; the Q, K and V projections already share one
+    DynamicQuantizeLinear, 0.3%). These 2 cores have AVX2 without VNNI (numpy's float GEMM: 25 GFLOP/s a core), and
+    12 layers of e5-small are ~2.1 G multiply-adds per 100-token text. A graph with ORT's fused ops (one Q/K/V MatMul,
+    MultiHeadAttention, BiasGelu, SkipLayerNormalization; quantised the same way) ran at 17.9-18.2 and moved vectors
+    to cosine 0.998: not adopted. The embedded header (region · year · kind · section) is 22 of the 103 tokens.
+    So a run costs what its matrix multiplications cost: 2,000 reports in 10 minutes would need ~4x fewer of them
+    (a shorter text, or fewer layers), and either changes the vectors. The first 6 or 4 of the 12 layers ran at 8.5 and
+    5.3 CPU-s per 100 texts, and on the gold set fully correct / evidence_recall@5 / MRR fell from 0.964 / 0.841 /
+    0.916 to 0.935 / 0.807 / 0.870 and 0.928 / 0.790 / 0.867: not offered (README, Scale).
     """
 
     def __init__(self, model_path: Path, threads: int | None = None, batch: int = 1, workers: int | None = None):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .gazetteer import Region, gazetteer
-from .index import Index
+from .index import DocRegions, Index
 from .lexical import tokenize
 from .models import Document, Hit
 from .query import QueryInfo, analyze, doc_region
@@ -52,13 +52,18 @@ def allowed_docs(docs: list[Document], filters: Filters, info: QueryInfo | None,
         regions = resolve_region(filters.region, docs)
         out = [d for d in out if any(r.contains(doc_region(d)) for r in regions)]
     elif info and info.regions and region_mode in ("narrow", "attribution"):
+        # Index.doc_regions answers "does its text name a place in these regions" by lookup (DocRegions.naming)
+        naming = regions_of.naming(info.regions) if isinstance(regions_of, DocRegions) else None
+
         def about(d: Document) -> bool:
             if any(r.contains(doc_region(d)) for r in info.regions):
                 return True
             if regions_of is None:
                 return False
             certain, named = regions_of.get(d.doc_id, (False, frozenset()))
-            return not certain or any(r.contains(m) for m in named for r in info.regions)
+            if not certain:
+                return True
+            return d.doc_id in naming if naming is not None else any(r.contains(m) for m in named for r in info.regions)
 
         out = [d for d in out if about(d)] or out
     if filters.year:
@@ -111,6 +116,9 @@ def search(
     allowed_chunks = index.chunk_doc_ids([d.doc_id for d in allowed] if restricted else None) if per_doc or restricted else None
     if per_doc:
         fields = (bm25_all, bigram_all, parent_all)
+        every = None if restricted else index.chunk_arrays(lexical)
+        if every is not None and all(d in doc_by_id for d in every.doc_ids):  # every chunk, as arrays kept per version
+            return _per_document(index, lexical, question, every.rows, doc_by_id, fields, info, per_doc, regions_of, restricted, every)
         return _per_document(index, lexical, question, [row for row in allowed_chunks if row[1] in doc_by_id], doc_by_id, fields,
                              info, per_doc, regions_of, restricted)
     else:
@@ -131,7 +139,8 @@ def search(
                 taken += 1
 
     query_vec = index.embeddings.embed_query(question)
-    dense = index.dense_search(query_vec, s.dense_candidates, [d.doc_id for d in allowed] if restricted else None)
+    dense = index.dense_search(query_vec, s.dense_candidates, [d.doc_id for d in allowed] if restricted else None,
+                               [cid for cid, _ in allowed_chunks] if restricted else None)
     for cid in dense:
         candidates.setdefault(cid, float(bm25_all[lexical.position[cid]]) if cid in lexical.position else 0.0)
     missing = [cid for cid in candidates if cid not in dense]
@@ -172,7 +181,7 @@ def search(
 
 
 def _per_document(index: Index, lexical, question: str, rows: list[tuple[str, str]], doc_by_id: dict[str, Document], fields: tuple,
-                  info: QueryInfo, per_doc: int, regions_of: dict | None, restricted: bool) -> list[Hit]:
+                  info: QueryInfo, per_doc: int, regions_of: dict | None, restricted: bool, every=None) -> list[Hit]:
     """search(per_doc=n): every chunk of every allowed document is a candidate (nothing is cut before fusion); the
     best n of each document are returned, best first.
 
@@ -185,8 +194,9 @@ def _per_document(index: Index, lexical, question: str, rows: list[tuple[str, st
     passages = lexical.passages is not None and bool(lexical.passages.any())
     if not rows:
         return []
-    ids = [cid for cid, _ in rows]
-    lex = np.fromiter((lexical.position.get(cid, -1) for cid in ids), dtype=np.int64, count=len(ids))
+    # `every` (Index.chunk_arrays): these rows' ids, lexical positions and document codes, computed once per version
+    ids = every.ids if every is not None else [cid for cid, _ in rows]
+    lex = every.lexical_rows if every is not None else np.fromiter((lexical.position.get(cid, -1) for cid in ids), dtype=np.int64, count=len(ids))
     known = lex >= 0
 
     def field_values(values: np.ndarray | None) -> np.ndarray:
@@ -196,19 +206,24 @@ def _per_document(index: Index, lexical, question: str, rows: list[tuple[str, st
         return out
 
     query_vec = index.embeddings.embed_query(question)
-    dense = index.dense_search(query_vec, s.dense_candidates, list(doc_by_id) if restricted else None)
-    dense.update(index.dense_scores(query_vec, [cid for cid in ids if cid not in dense]))
+    dense = index.dense_search(query_vec, s.dense_candidates, list(doc_by_id) if restricted else None, ids if restricted else None)
+    dn = index.dense_array(query_vec, ids, every.matrix_rows if every is not None else None)
+    if dense:  # the nearest chunks keep the similarity the vector store gave them, as in the global search
+        at = {cid: i for i, cid in enumerate(ids) if cid in dense}
+        dn[[at[c] for c in dense if c in at]] = [v for c, v in dense.items() if c in at]
     bm25 = field_values(bm25_all)
-    dn = np.array([dense.get(c, 0.0) for c in ids], dtype=np.float32)
     values = [_minmax(bm25), _minmax(dn), _minmax(field_values(bigram_all)) if bigram_all is not None else np.zeros(len(ids), dtype=np.float32),
               _minmax(field_values(parent_all)) if parent_all is not None else np.zeros(len(ids), dtype=np.float32)]
     is_passage = np.zeros(len(ids), dtype=bool)
     if passages:
         is_passage[known] = lexical.passages[lex[known]]
     fused = sum(np.where(is_passage, passage_w[f], window_w[f]) * values[f] for f in range(4))
-    doc_ids = list(dict.fromkeys(d for _, d in rows))
-    doc_index = {d: i for i, d in enumerate(doc_ids)}
-    of_doc = np.fromiter((doc_index[d] for _, d in rows), dtype=np.int64, count=len(rows))
+    if every is not None:
+        doc_ids, of_doc = every.doc_ids, every.of_doc
+    else:
+        doc_ids = list(dict.fromkeys(d for _, d in rows))
+        doc_index = {d: i for i, d in enumerate(doc_ids)}
+        of_doc = np.fromiter((doc_index[d] for _, d in rows), dtype=np.int64, count=len(rows))
     boosts = np.array([_boost(doc_by_id[d], info, s.region_mode, regions_of) for d in doc_ids], dtype=np.float64)
     scores = fused.astype(np.float64) * boosts[of_doc]  # float(score) * boost, as the global search computes it
     order = np.argsort(-scores, kind="stable")

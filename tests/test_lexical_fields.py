@@ -51,6 +51,23 @@ def test_fields_survive_a_snapshot_and_old_snapshots_are_rebuilt(tmp_path):
     assert LexicalIndex.load(tmp_path, 7) is None
 
 
+def test_seed_index_built_from_consumed_fields_scores_as_one_built_from_lists(seed_index):
+    """Index.lexical builds with LexicalIndex.consume (each input freed once its field is built): the same index."""
+    _, fields = seed_index._lexical_fields()
+    args = {k: list(v) for k, v in fields.items()}
+    built = LexicalIndex(args["ids"], args["tokens"], args["bigrams"], args["parents"], args["passages"])
+    consumed = LexicalIndex.consume(fields)
+    assert fields == {}
+    assert consumed.ids == built.ids and consumed.idf == built.idf and consumed.parent_of == built.parent_of
+    assert (consumed.passages == built.passages).all()
+    from qa.lexical import tokenize
+
+    for q in ("克拉玛依人民调解成功率", "行政机关负责人出庭应诉率达100%", "下一步 重点工作"):
+        np.testing.assert_array_equal(consumed.scores(tokenize(q)), built.scores(tokenize(q)))
+        np.testing.assert_array_equal(consumed.bigram_scores(q), built.bigram_scores(q))
+        np.testing.assert_array_equal(consumed.parent_scores(q), built.parent_scores(q))
+
+
 def test_without_bigrams_the_new_fields_score_zero():
     lex = LexicalIndex(["a"], [["武汉"]])
     assert lex.bigram_scores("武汉").tolist() == [0.0] and lex.parent_scores("武汉").tolist() == [0.0]
