@@ -441,13 +441,21 @@ def central_issuer(piece: Piece, body: str) -> str:
         if _ALL_PROVINCES.search(opening):
             return _ALL_PROVINCES.search(opening)[0]
         heads = [opening[:40]]
+    signature = [_squeeze(l) for l in piece.signature]
+    if any(_places(h) for h in heads + signature):
+        return ""  # a title, opening or signature that names a place is a local document's, whatever else it cites
     tail = body.rstrip()[-80:].split("。")[-1]  # the signature: what follows the last full stop
-    heads += [_squeeze(l) for l in piece.signature] + ([tail] if tail.strip() else [])
-    for head in heads:
+    if re.search(r"附件|关于|《", tail):
+        tail = ""  # an attachment list or a cited document («附件:财政部关于…») names another document's issuer
+    for head in heads + signature + ([tail] if tail.strip() else []):
         m = _CENTRAL.search(head)
-        if m and not _FOLLOWS.search(head[max(0, m.start() - 6) : m.start()]) and not gazetteer.scan(re.sub(r"(中共|中国共产党)", "  ", head)):
+        if m and not _FOLLOWS.search(head[max(0, m.start() - 6) : m.start()]) and not _places(head):
             return m[1]
     return ""
+
+
+def _places(text: str) -> list:
+    return gazetteer.scan(re.sub(r"(中共|中国共产党)", "  ", text))
 
 
 # 「贯彻落实国务院…」, 「转发财政部…」: a local document carrying out or forwarding a central one.

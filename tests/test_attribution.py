@@ -248,3 +248,19 @@ def test_regions_renamed_after_the_gazetteer_was_made_are_recognised():
     [m] = gazetteer.scan("朝阳区")
     assert sorted(r.name for r in m.regions) == ["朝阳区", "长春市朝阳区"]
     assert not gazetteer.scan("经开区") and not gazetteer.scan("示范区")
+
+
+def test_a_central_body_cited_by_a_local_document_does_not_make_it_national():
+    """全国 only for what the centre issues: a local title, or a cited or attached central document, keeps it local."""
+    from qa.models import SourceText
+
+    pad = "。为深入推进依法行政,切实做好有关工作,全面提升法治政府建设水平,现将有关事项通知如下" * 3
+    attached = "固始县司法局关于做好行政执法统计工作的通知\n\n各乡镇、县直各单位:" + pad + "。\n\n附件:司法部关于行政执法统计的通知"
+    carried = "关于贯彻落实国务院有关部署的实施方案\n\n各乡镇人民政府:" + pad + "。\n\n固始县人民政府\n2023年3月1日"
+    issued = "水利部关于加强河道采砂管理的通知\n\n各省、自治区、直辖市水利厅(局):在湖南、江西试点的基础上" + pad + "。\n\n水利部\n2022年5月6日"
+    got = {name: segment(SourceText(f"{name}.txt", text, "txt", "0"))[0][0] for name, text in
+           (("attached", attached), ("carried", carried), ("issued", issued))}
+    assert (got["attached"].region, got["attached"].department) == ("信阳市固始县", "司法局")
+    assert got["carried"].region == "信阳市固始县" and got["carried"].level == "县区级"
+    assert (got["issued"].region, got["issued"].level, got["issued"].province) == ("全国", "国家级", "")
+    assert "全国性文件" in got["issued"].attribution["region"]["evidence"]
